@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""The course's one entry point. Needs only Python 3.10+ and a package registry.
+
+    python3 ci/course.py open [--no-browser]   install (into .venv) and open the course in JupyterLab
+    python3 ci/course.py test                  install and run every test (what CI runs)
+    python3 ci/course.py regenerate [NB ...]   re-execute notebooks and store their outputs
+    python3 ci/course.py nav                   regenerate contents and previous/next links
+    python3 ci/course.py doctor                the environment report
+
+The first call creates ``.venv`` and installs ``requirements.txt`` into it; later calls
+reinstall only when ``requirements.txt`` or ``pyproject.toml`` changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".course-installed"
+START = "notebooks/00-start-here.ipynb"
+
+
+def say(message: str) -> None:
+    print(f"[course] {message}", flush=True)
+
+
+def run(*args, **kwargs) -> int:
+    return subprocess.call([str(a) for a in args], cwd=ROOT, **kwargs)
+
+
+def wanted_stamp() -> str:
+    digest = hashlib.sha256()
+    for name in ("requirements.txt", "pyproject.toml"):
+        digest.update((ROOT / name).read_bytes())
+    digest.update(sys.version.encode())
+    return digest.hexdigest()
+
+
+def ensure_venv() -> None:
+    """Create .venv and install the requirements when missing or out of date."""
+    if sys.version_info < (3, 10):
+        sys.exit(f"The course needs Python 3.10 or newer; this is {sys.version.split()[0]}.")
+    if not PYTHON.exists():
+        say(f"creating {VENV.relative_to(ROOT)} with Python {sys.version.split()[0]}")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    if STAMP.exists() and STAMP.read_text() == wanted_stamp():
+        return
+    say("installing requirements.txt into .venv (once; about a minute)")
+    start = time.perf_counter()
+    code = run(PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", "requirements.txt")
+    if code:
+        sys.exit(f"pip install failed with exit code {code}")
+    configure_jupyterlab()
+    STAMP.write_text(wanted_stamp())
+    say(f"installed in {time.perf_counter() - start:.0f} s")
+
+
+def configure_jupyterlab() -> None:
+    """Settings every course user wants: no news pop-up covering the notebook."""
+    settings = VENV / "share" / "jupyter" / "lab" / "settings"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "overrides.json").write_text(
+        '{\n  "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}\n}\n'
+    )
+
+
+def in_venv() -> bool:
+    return Path(sys.prefix).resolve() == VENV.resolve()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def jupyter_env() -> dict:
+    env = dict(os.environ)
+    # keep Jupyter's runtime and config files inside the checkout, not in the home folder
+    env.setdefault("JUPYTER_CONFIG_DIR", str(VENV / "etc" / "jupyter-user"))
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def lab_command(port: int, token: str, browser: bool) -> list[str]:
+    cmd = [
+        str(BIN / "jupyter"), "lab", START,
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
+    ]
+    if not browser:
+        cmd.append("--no-browser")
+    return cmd
+
+
+def cmd_open(args: list[str]) -> int:
+    browser = "--no-browser" not in args
+    port, token = free_port(), secrets.token_hex(16)
+    say(f"open http://127.0.0.1:{port}/lab/tree/{START}?token={token}")
+    return subprocess.call(lab_command(port, token, browser), cwd=ROOT, env=jupyter_env())
+
+
+def cmd_test(args: list[str]) -> int:
+    start = time.perf_counter()
+    steps = [
+        ("lint", [PYTHON, "-m", "ruff", "check", "."]),
+        ("navigation and contents up to date", [PYTHON, "ci/nav.py", "--check"]),
+        ("notebooks stored from one clean run, in the course style", [PYTHON, "ci/nbcheck.py"]),
+        ("unit tests and every notebook under nbval",
+         [PYTHON, "-m", "pytest", "-n", "2", "--dist", "loadfile", "-q", *args]),
+    ]
+    for name, cmd in steps:
+        say(f"{name}: {' '.join(str(c) for c in cmd[1:])}")
+        code = run(*cmd, env=jupyter_env())
+        if code:
+            say(f"FAILED: {name} (exit code {code})")
+            return code
+    say(f"all tests passed in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    command, rest = argv[0], argv[1:]
+    commands = {
+        "open": cmd_open,
+        "test": cmd_test,
+        "regenerate": lambda a: run(PYTHON, "ci/regenerate.py", *a, env=jupyter_env()),
+        "nav": lambda a: run(PYTHON, "ci/nav.py", *a),
+        "doctor": lambda a: run(PYTHON, "-m", "threadlab", "doctor"),
+    }
+    if command not in commands:
+        print(__doc__)
+        return 2
+    ensure_venv()
+    if not in_venv():
+        # continue inside the virtual environment
+        os.execv(str(PYTHON), [str(PYTHON), __file__, *argv])
+    return commands[command](rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

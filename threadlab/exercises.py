@@ -1,0 +1,108 @@
+"""Checks for the short exercises in the lessons.
+
+A check runs the learner's code under a timeout in a helper thread, so a deadlock or an
+endless loop is reported instead of freezing the notebook, and it *prints* its verdict rather
+than raising: "Run all" goes on past an unsolved exercise. It returns a :class:`Verdict`
+that is true only when every test passed, so a solution cell can ``assert check(...)``.
+
+A test is a function that raises ``AssertionError("expected ..., got ...")`` on a wrong
+answer. ``NotImplementedError`` (the ``...`` placeholder of an exercise) means "not tried yet".
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import traceback
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass
+class Verdict:
+    name: str
+    status: str  # "passed", "failed", "not attempted", "timed out", "error"
+    message: str = ""
+
+    def __bool__(self):
+        return self.status == "passed"
+
+    def __str__(self):
+        symbol = {"passed": "✔", "not attempted": "…"}.get(self.status, "✘")
+        text = f"{symbol} {self.name}: {self.status}"
+        return f"{text} - {self.message}" if self.message else text
+
+    __repr__ = __str__
+
+    def _ipython_display_(self):
+        """check() has printed the verdict already; showing it again as the cell's value would repeat it."""
+
+
+def thread_stacks(exclude_current: bool = True) -> str:
+    """A readable dump of every thread's current stack (what a hung check shows)."""
+    me = threading.get_ident()
+    names = {t.ident: t.name for t in threading.enumerate()}
+    parts = []
+    for ident, frame in sys._current_frames().items():
+        if exclude_current and ident == me:
+            continue
+        stack = "".join(traceback.format_stack(frame)[-3:])
+        parts.append(f"--- thread {names.get(ident, ident)} ---\n{stack}")
+    return "\n".join(parts)
+
+
+def run_with_timeout(fn: Callable, timeout: float):
+    """Call ``fn()`` in a daemon thread; return (finished, value, exception)."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # reported to the caller
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="exercise-check", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        return False, None, None
+    return True, box.get("value"), box.get("error")
+
+
+def check(name: str, test: Callable[[], object], timeout: float = 10.0, quiet: bool = False) -> Verdict:
+    """Run ``test()`` (which asserts) under ``timeout`` seconds, print and return the verdict."""
+    finished, _, error = run_with_timeout(test, timeout)
+    if not finished:
+        verdict = Verdict(
+            name,
+            "timed out",
+            f"still running after {timeout:g} s: a deadlock, a missing release or an endless loop? "
+            "Threads still running:\n" + thread_stacks(),
+        )
+    elif error is None:
+        verdict = Verdict(name, "passed")
+    elif isinstance(error, NotImplementedError):
+        verdict = Verdict(name, "not attempted", "replace the `...` / NotImplementedError with your code")
+    elif isinstance(error, AssertionError):
+        verdict = Verdict(name, "failed", str(error) or "an assertion failed")
+    else:
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        verdict = Verdict(
+            name,
+            "error",
+            f"{type(error).__name__}: {error} (line {where.lineno} of {where.name})",
+        )
+    if not quiet:
+        print(verdict)
+    return verdict
+
+
+def expect_equal(got, expected, what: str = "result"):
+    """``assert got == expected`` with a message a learner can act on."""
+    if got != expected:
+        raise AssertionError(f"{what}: expected {expected!r}, got {got!r}")
+
+
+def expect_between(got, low, high, what: str = "result"):
+    if not (low <= got <= high):
+        raise AssertionError(f"{what}: expected between {low} and {high}, got {got!r}")
