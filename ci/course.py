@@ -49,7 +49,7 @@ def wanted_stamp() -> str:
 
 def ensure_venv() -> None:
     """Create .venv and install the requirements when missing or out of date."""
-    if sys.version_info < (3, 10):
+    if sys.version_info < (3, 10):  # noqa: UP036 - this script may be started by an older python3
         sys.exit(f"The course needs Python 3.10 or newer; this is {sys.version.split()[0]}.")
     if not PYTHON.exists():
         say(f"creating {VENV.relative_to(ROOT)} with Python {sys.version.split()[0]}")

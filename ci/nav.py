@@ -117,9 +117,13 @@ def stale(root: Path = ROOT) -> list[str]:
     return out
 
 
-def write(root: Path = ROOT) -> list[str]:
+def write(root: Path = ROOT, only: list[Path] | None = None) -> list[str]:
+    """Rewrite stale files; with ``only``, just those notebooks (and not the README)."""
     changed = stale(root)
     paths = lessons(root)
+    keep = None if only is None else {p.resolve() for p in only}
+    if keep is not None:
+        changed = [c for c in changed if (root / c).resolve() in keep]
     for i, path in enumerate(paths):
         if path.relative_to(root).as_posix() in changed:
             nbformat.write(updated_notebook(path, paths, i, root), path)
@@ -131,13 +135,14 @@ def write(root: Path = ROOT) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report stale files (exit 1 if any)")
+    parser.add_argument("--only", nargs="+", type=Path, help="update just these notebooks")
     args = parser.parse_args(argv)
     if args.check:
         bad = stale()
         for name in bad:
             print(f"stale navigation/contents: {name} (run: python ci/course.py nav)")
         return 1 if bad else 0
-    for name in write():
+    for name in write(only=args.only):
         print(f"updated {name}")
     return 0
 

@@ -82,9 +82,10 @@ def style_problems(path: Path) -> list[str]:
     return problems
 
 
-def all_problems(root: Path = ROOT) -> dict[str, list[str]]:
+def all_problems(root: Path = ROOT, paths: list[Path] | None = None) -> dict[str, list[str]]:
     out = {}
-    for path in executed_notebooks(root):
+    for path in paths or executed_notebooks(root):
+        path = path.resolve()
         found = run_problems(path)
         if path.parent.name == "notebooks":
             found += style_problems(path)
@@ -93,8 +94,9 @@ def all_problems(root: Path = ROOT) -> dict[str, list[str]]:
     return out
 
 
-def main() -> int:
-    problems = all_problems()
+def main(argv=None) -> int:
+    paths = [Path(p) for p in (sys.argv[1:] if argv is None else argv)]
+    problems = all_problems(paths=paths or None)
     for name, found in problems.items():
         for problem in found:
             print(f"{name}: {problem}")

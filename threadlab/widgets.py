@@ -74,6 +74,7 @@ class Experiment(widgets.VBox):
         self.error: BaseException | None = None
         self.runs = 0
         self.elapsed = 0.0
+        self._holding = False
         self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="640px"))
         self.status = widgets.HTML()
         header = [widgets.HTML(f"<b>{html.escape(title)}</b>")] if title else []
@@ -86,19 +87,21 @@ class Experiment(widgets.VBox):
         return {name: control.value for name, control in self.controls.items()}
 
     def set(self, **values):
-        """Move controls from code (each move re-runs, as it would for a person); returns result."""
+        """Move controls from code, as a person would, then re-run once; returns the result."""
         unknown = set(values) - set(self.controls)
         if unknown:
             raise KeyError(f"no control named {', '.join(sorted(unknown))}")
-        for name, value in values.items():
-            if self.controls[name].value == value:
-                self.update()
-            else:
+        self._holding = True
+        try:
+            for name, value in values.items():
                 self.controls[name].value = value
-        return self.result
+        finally:
+            self._holding = False
+        return self.update()
 
     def _on_change(self, change):
-        self.update()
+        if not self._holding:
+            self.update()
 
     def update(self):
         """Run the experiment with the current control values and redraw."""

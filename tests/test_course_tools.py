@@ -1,0 +1,141 @@
+"""The course's own tooling: navigation, the stored-notebook check, regeneration."""
+
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "ci"))
+
+import nav  # noqa: E402
+import nbcheck  # noqa: E402
+
+
+def lesson(path: Path, title: str, cells=()):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {title}\n\ntext"), *cells]
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "labs" / "lab1").mkdir(parents=True)
+    start = nbformat.v4.new_markdown_cell("old contents")
+    start.metadata["tags"] = ["contents"]
+    lesson(tmp_path / "notebooks" / "00-start-here.ipynb", "00 · Start here", [start])
+    lesson(tmp_path / "notebooks" / "01-why.ipynb", "01 · Why")
+    lesson(tmp_path / "notebooks" / "02-how.ipynb", "02 · How")
+    lesson(tmp_path / "labs" / "lab1" / "lab1.ipynb", "Lab 1 · Threads")
+    (tmp_path / "README.md").write_text("intro\n<!-- contents:start -->\nold\n<!-- contents:end -->\nend\n")
+    return tmp_path
+
+
+def test_nav_generates_links_and_contents_and_then_is_current(repo):
+    assert len(nav.stale(repo)) == 4
+    nav.write(repo)
+    assert nav.stale(repo) == []
+    middle = nbformat.read(repo / "notebooks" / "01-why.ipynb", as_version=4)
+    top, bottom = middle.cells[0], middle.cells[-1]
+    assert top.metadata["tags"] == ["nav"] and bottom.metadata["tags"] == ["nav"]
+    assert "[← 00 · Start here](00-start-here.ipynb)" in top.source
+    assert "[02 · How →](02-how.ipynb)" in top.source
+    readme = (repo / "README.md").read_text()
+    assert "1. [01 · Why](notebooks/01-why.ipynb)" in readme
+    assert "1. [Lab 1 · Threads](labs/lab1/lab1.ipynb)" in readme
+    assert readme.startswith("intro\n") and readme.endswith("end\n")
+    start = nbformat.read(repo / "notebooks" / "00-start-here.ipynb", as_version=4)
+    assert "[02 · How](../notebooks/02-how.ipynb)" in start.cells[2].source
+
+
+def test_nav_notices_a_renamed_or_added_lesson(repo):
+    nav.write(repo)
+    lesson(repo / "notebooks" / "03-new.ipynb", "03 · New")
+    assert set(nav.stale(repo)) == {"notebooks/02-how.ipynb", "notebooks/03-new.ipynb",
+                                    "notebooks/00-start-here.ipynb", "README.md"}
+
+
+def test_nav_only_touches_the_named_notebooks(repo):
+    changed = nav.write(repo, only=[repo / "notebooks" / "01-why.ipynb"])
+    assert changed == ["notebooks/01-why.ipynb"]
+    assert "README.md" in nav.stale(repo)
+
+
+def executed(cells):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = cells
+    for n, cell in enumerate([c for c in cells if c.cell_type == "code"], 1):
+        cell.execution_count = n
+    return nb
+
+
+def code(source, *tags, outputs=()):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = list(tags)
+    cell.outputs = list(outputs)
+    return cell
+
+
+def problems_of(tmp_path, nb):
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    return nbcheck.run_problems(path)
+
+
+def test_nbcheck_accepts_a_clean_run(tmp_path):
+    nb = executed([code("x = 1", "nbval-ignore-output"), code("assert x == 1")])
+    assert problems_of(tmp_path, nb) == []
+
+
+def test_nbcheck_rejects_unexecuted_reordered_and_unchecked_cells(tmp_path):
+    nb = executed([code("x = 1"), code("y = 2")])
+    nb.cells[1].execution_count = None
+    assert "never executed" in problems_of(tmp_path, nb)[0]
+    nb.cells[1].execution_count = 5
+    assert "not one clean top-to-bottom run" in problems_of(tmp_path, nb)[0]
+    nb = executed([code("print(time())", "nbval-ignore-output"), code("print('no check')")])
+    assert "asserts nothing" in problems_of(tmp_path, nb)[0]
+
+
+def test_nbcheck_rejects_stored_errors_unless_tagged(tmp_path):
+    error = nbformat.v4.new_output("error", ename="ValueError", evalue="", traceback=[])
+    nb = executed([code("raise ValueError", outputs=[error])])
+    assert "stored error ValueError" in problems_of(tmp_path, nb)[0]
+    nb = executed([code("raise ValueError", "raises-exception", outputs=[error])])
+    assert problems_of(tmp_path, nb) == []
+    nb = executed([code("pass", "raises-exception")])
+    assert "stored no error" in problems_of(tmp_path, nb)[0]
+
+
+def test_nbcheck_style_of_a_lesson(tmp_path):
+    path = tmp_path / "07-x.ipynb"
+    lesson(path, "07 · X")
+    found = nbcheck.style_problems(path)
+    assert any("You will learn" in p for p in found)
+    assert any("Key points" in p for p in found)
+    assert any("navigation" in p for p in found)
+
+
+def test_committed_notebooks_pass_nbcheck():
+    # the same check the test command runs first, kept here so `pytest` alone covers it
+    assert nbcheck.all_problems() == {}
+
+
+@pytest.mark.timeout(120)
+def test_regenerate_stores_outputs_from_a_fresh_kernel(tmp_path):
+    import regenerate
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [code("print(6 * 7)"), code("raise KeyError('x')", "raises-exception")]
+    path = tmp_path / "r.ipynb"
+    nbformat.write(nb, path)
+    regenerate.execute(path, timeout=60)
+    done = nbformat.read(path, as_version=4)
+    assert done.cells[0].outputs[0]["text"] == "42\n"
+    assert done.cells[1].outputs[0]["ename"] == "KeyError"
+    assert [c.execution_count for c in done.cells] == [1, 2]
+    assert nbcheck.run_problems(path) == []
+    shutil.rmtree(tmp_path)

@@ -1,0 +1,51 @@
+import threading
+import time
+
+from threadlab.exercises import Verdict, check, expect_between, expect_equal
+
+
+def test_passing_check(capsys):
+    verdict = check("ex", lambda: expect_equal(2, 2))
+    assert verdict and verdict.status == "passed"
+    assert capsys.readouterr().out.startswith("✔ ex: passed")
+
+
+def test_failing_check_says_expected_and_got(capsys):
+    verdict = check("ex", lambda: expect_equal(3, 2, "the sum"))
+    assert not verdict and verdict.status == "failed"
+    assert "the sum: expected 2, got 3" in capsys.readouterr().out
+
+
+def test_placeholder_is_not_attempted():
+    def test():
+        raise NotImplementedError
+
+    assert check("ex", test, quiet=True).status == "not attempted"
+
+
+def test_other_errors_are_reported_with_their_line():
+    verdict = check("ex", lambda: 1 / 0, quiet=True)
+    assert verdict.status == "error" and "ZeroDivisionError" in verdict.message
+
+
+def test_a_deadlocked_answer_times_out_and_shows_the_stuck_thread():
+    lock = threading.Lock()
+    lock.acquire()
+    start = time.perf_counter()
+    verdict = check("ex", lambda: lock.acquire(), timeout=0.3, quiet=True)
+    assert time.perf_counter() - start < 2
+    assert verdict.status == "timed out"
+    assert "exercise-check" in verdict.message  # the stack dump names the stuck thread
+    lock.release()  # lets the stuck check thread finish
+
+
+def test_expect_between():
+    expect_between(1, 0, 2)
+    assert check("ex", lambda: expect_between(5, 0, 2, "x"), quiet=True).message == (
+        "x: expected between 0 and 2, got 5"
+    )
+
+
+def test_verdict_text():
+    assert str(Verdict("a", "passed")) == "✔ a: passed"
+    assert str(Verdict("a", "failed", "why")) == "✘ a: failed - why"
