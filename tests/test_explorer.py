@@ -1,0 +1,252 @@
+"""Unit tests of threadlab.explorer: the controlled scheduler, its primitives, replay and search."""
+
+import threading
+import time
+
+import pytest
+
+from threadlab.explorer import (
+    Condition,
+    Event,
+    Lock,
+    Program,
+    RLock,
+    Semaphore,
+    State,
+    parse_schedule,
+    schedule_string,
+)
+
+
+def add_one(s):
+    s.v += 1
+
+
+def add_one_locked(s):
+    with s.lock:
+        s.v += 1
+
+
+def left_right(s):
+    with s.a:
+        with s.b:
+            s.x += 1
+
+
+def right_left(s):
+    with s.b:
+        with s.a:
+            s.x += 1
+
+
+def counter(body):
+    return Program(body, body, setup=lambda: State(v=0, lock=Lock()), final=lambda s: s.v == 2)
+
+
+def two_locks(second=right_left):
+    return Program(left_right, second, setup=lambda: State(x=0, a=Lock(), b=Lock()))
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    before = threading.active_count()
+    yield
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == before, [t.name for t in threading.enumerate()]
+
+
+def test_schedule_strings_round_trip():
+    assert parse_schedule("0011 010") == [0, 0, 1, 1, 0, 1, 0]
+    assert schedule_string([0, 1, 1]) == "011"
+    with pytest.raises(ValueError):
+        parse_schedule("0a1")
+
+
+def test_sequential_schedule_completes_and_shows_the_state():
+    snap = counter(add_one).replay("", finish=True)
+    assert snap.outcome.kind == "completed"
+    assert snap.shared["v"] == "2"
+    assert set(snap.schedule_string) == {"0", "1"}
+    assert snap.schedule == sorted(snap.schedule)  # no preemption: thread 0 first, then 1
+
+
+def test_a_step_is_one_instruction_and_the_view_names_it():
+    prog = counter(add_one)
+    start = prog.replay("")
+    first = start.threads[0]
+    assert first.status == "ready" and first.line == "s.v += 1"
+    assert first.instruction.startswith("LOAD_FAST")
+    seen = []
+    for k in range(1, 12):
+        snap = prog.replay("0" * k)
+        seen.append(snap.threads[0].instruction.split(" ")[0])
+        if snap.threads[0].status == "done":
+            break
+    assert "LOAD_ATTR" in seen and "STORE_ATTR" in seen
+    assert seen.index("LOAD_ATTR") < seen.index("STORE_ATTR")
+
+
+def lost_update_schedule(prog):
+    """Thread 0 up to its store, all of thread 1, then the rest of thread 0."""
+    k = 0
+    while prog.replay("0" * k).threads[0].instruction.split(" ")[0] != "STORE_ATTR":
+        k += 1
+    return "0" * k
+
+
+def test_lost_update_by_hand_and_exact_replay_100_times():
+    prog = counter(add_one)
+    prefix = lost_update_schedule(prog)
+    # run thread 1 to the end, then finish
+    s = prefix
+    while True:
+        snap = prog.replay(s)
+        if 1 not in snap.enabled:
+            break
+        s += "1"
+    snap = prog.replay(s, finish=True)
+    assert snap.outcome.kind == "failed" and snap.shared["v"] == "1"
+    schedule = snap.schedule_string
+    outcomes = {(prog.replay(schedule).outcome.kind, prog.replay(schedule).shared["v"]) for _ in range(50)}
+    outcomes |= {(prog.replay(schedule).outcome.kind, prog.replay(schedule).shared["v"]) for _ in range(50)}
+    assert outcomes == {("failed", "1")}
+
+
+def test_blocked_thread_is_shown_and_cannot_step():
+    prog = counter(add_one_locked)
+    k = 1
+    while prog.replay("0" * k).primitives["lock lock"] == "free":
+        k += 1
+    schedule = "0" * k
+    while 1 in prog.replay(schedule).enabled:  # thread 1 runs into the held lock
+        schedule += "1"
+    snap = prog.replay(schedule)
+    assert snap.threads[1].status == "blocked"
+    assert "lock lock (held by thread 0)" in snap.threads[1].waiting_for
+    assert snap.enabled == [0]
+    with pytest.raises(ValueError, match="cannot take a step"):
+        prog.replay(snap.schedule_string + "1")
+
+
+def test_deadlock_detected_and_threads_released():
+    prog = two_locks()
+    result = prog.search(bound=2)
+    assert result.found and result.outcome.kind == "deadlock"
+    snap = prog.replay(result.schedule)
+    assert snap.outcome.kind == "deadlock"
+    assert snap.primitives == {"lock a": "held by thread 0", "lock b": "held by thread 1"}
+    assert {t.status for t in snap.threads} == {"blocked"}
+
+
+def test_search_finds_lost_update_fast():
+    result = counter(add_one).search(bound=2)
+    assert result.found and result.outcome.kind == "failed"
+    assert result.seconds < 1.0 and result.runs < 50
+    assert counter(add_one).replay(result.schedule).outcome.kind == "failed"
+
+
+def test_search_finds_deadlock_fast():
+    result = two_locks().search(bound=2)
+    assert result.found and result.seconds < 1.0 and result.runs < 50
+
+
+def test_search_proves_locked_versions_for_the_bound():
+    for prog in (counter(add_one_locked), two_locks(second=left_right)):
+        result = prog.search(bound=2)
+        assert not result.found and result.exhaustive and result.runs > 10
+
+
+def test_bound_zero_runs_each_order_once():
+    result = counter(add_one).search(bound=0)
+    assert not result.found and result.exhaustive and result.runs == 2  # 0 then 1, 1 then 0
+
+
+def test_exception_and_invariant_are_reported():
+    def boom(s):
+        s.v = 1
+        raise ValueError("oops")
+
+    snap = Program(boom, setup=lambda: State(v=0)).replay("", finish=True)
+    assert snap.outcome.kind == "failed" and "ValueError: oops" in snap.outcome.message
+
+    def positive(s):
+        """v stays positive"""
+        return s.v > 0
+
+    def dec(s):
+        s.v -= 5
+
+    snap = Program(dec, setup=lambda: State(v=1), invariant=positive).replay("", finish=True)
+    assert snap.outcome.kind == "failed" and "v stays positive" in snap.outcome.message
+
+
+def test_condition_event_semaphore_rlock():
+    def waiter(s):
+        with s.cv:
+            while not s.ready:
+                s.cv.wait()
+            s.seen = True
+
+    def setter(s):
+        with s.cv:
+            s.ready = True
+            s.cv.notify_all()
+
+    prog = Program(waiter, setter, setup=lambda: State(ready=False, seen=False, cv=Condition()),
+                   final=lambda s: s.seen)
+    assert not prog.search(bound=2).found
+
+    def ev_wait(s):
+        s.ev.wait()
+        s.n += 1
+
+    def ev_set(s):
+        s.ev.set()
+        s.ev.clear()
+
+    prog = Program(ev_wait, ev_set, setup=lambda: State(n=0, ev=Event()))
+    found = prog.search(bound=2)  # set before the wait: the wakeup is lost
+    assert found.found and found.outcome.kind == "deadlock"
+
+    def sem(s):
+        with s.sem:
+            s.inside += 1
+            assert s.inside == 1
+            s.inside -= 1
+
+    assert not Program(sem, sem, setup=lambda: State(inside=0, sem=Semaphore(1))).search(bound=2).found
+
+    def nested(s):
+        with s.r:
+            with s.r:
+                s.n += 1
+
+    assert Program(nested, nested, setup=lambda: State(n=0, r=RLock())).replay("", finish=True).outcome.kind == "completed"
+
+
+def test_primitives_work_outside_the_explorer():
+    lock = Lock()
+    assert lock.acquire() and not lock.acquire(blocking=False)
+    lock.release()
+    with pytest.raises(RuntimeError):
+        lock.release()
+    with pytest.raises(RuntimeError):
+        lock.acquire()
+        lock.acquire()
+    ev = Event()
+    assert ev.wait(timeout=0) is False
+
+
+def test_line_mode_steps_lines():
+    prog = Program(left_right, right_left, setup=lambda: State(x=0, a=Lock(), b=Lock()), mode="line")
+    result = prog.search(bound=2)
+    assert result.found and result.outcome.kind == "deadlock" and len(result.schedule) < 10
+
+
+def test_many_runs_leave_no_thread_behind():
+    prog = two_locks()
+    for _ in range(20):
+        prog.replay("000", finish=False)
+    prog.search(bound=1)
