@@ -71,7 +71,8 @@ def test_trace_threads_cpu_and_io():
 
 def test_switch_interval_restored():
     before = sys.getswitchinterval()
-    L.run_lengths((0.002,), seconds=0.02)
+    turns, quiet = L.run_lengths((0.002,), seconds=0.02)
+    assert set(turns) == {0.002} and quiet in (True, False)
     L.io_latency(True, rounds=3, interval=0.001)
     assert sys.getswitchinterval() == before
     assert threading.active_count() == 1 or all(

@@ -487,17 +487,26 @@ def plot_traces(*traces: Trace, window: float | None = 0.06):
 # --- 5. the switch interval -----------------------------------------------------------------
 
 
-def run_lengths(intervals=(0.001, 0.005, 0.02), seconds: float = 0.1) -> dict[float, float]:
-    """Median running-span length of two CPU-bound threads under each switch interval."""
+def run_lengths(intervals=(0.001, 0.005, 0.02), seconds: float = 0.1) -> tuple[dict[float, float], bool]:
+    """Median running-span length of two CPU-bound threads under each switch interval.
+
+    Returns ({interval: median turn}, quiet); ``quiet`` is False when other programs kept more
+    than a quarter of a core busy meanwhile: then the OS, not the GIL, cuts many turns short
+    (or wakes the waiting thread late), and the turns no longer follow the interval closely.
+    """
     old = sys.getswitchinterval()
     out = {}
+    start = time.perf_counter()
+    mine0, all0 = _cpu_seconds()
     try:
         for interval in intervals:
             sys.setswitchinterval(interval)
             out[interval] = trace_threads("cpu", 2, seconds).median_run()
     finally:
         sys.setswitchinterval(old)
-    return out
+    mine1, all1 = _cpu_seconds()
+    others = max(0.0, (all1 - all0) - (mine1 - mine0)) / (time.perf_counter() - start)
+    return out, others < 0.25
 
 
 def io_latency(with_cpu_thread: bool, rounds: int = 25, interval: float | None = None,
