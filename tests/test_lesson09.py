@@ -90,3 +90,5 @@ def test_progress_during_detects_gil_release():
 
 def test_subinterpreters_detection():
     assert L.subinterpreters_available() == (sys.version_info >= (3, 14))
+def test_quietly():
+    assert L.quietly(lambda: 5)[0] == 5

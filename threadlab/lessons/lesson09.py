@@ -509,6 +509,16 @@ def run_lengths(intervals=(0.001, 0.005, 0.02), seconds: float = 0.1) -> tuple[d
     return out, others < 0.25
 
 
+def quietly(fn, *args, **kwargs):
+    """Run ``fn``; return (its result, True if other programs left the cores to us meanwhile)."""
+    start = time.perf_counter()
+    mine0, all0 = _cpu_seconds()
+    result = fn(*args, **kwargs)
+    mine1, all1 = _cpu_seconds()
+    others = max(0.0, (all1 - all0) - (mine1 - mine0)) / (time.perf_counter() - start)
+    return result, others < 0.25
+
+
 def io_latency(with_cpu_thread: bool, rounds: int = 25, interval: float | None = None,
                timeout: float = 20.0) -> float:
     """Median time of one "sleep 1 ms" round in an I/O thread, alone or next to a CPU-bound thread.
