@@ -174,7 +174,7 @@ def test_elsewhere_and_expected_speedup():
     assert lesson10.expected_speedup(1, 2, 0.0) == 1.0
     assert lesson10.expected_speedup(2, 2, 1.0) == pytest.approx(0.75)   # one core left free
     assert lesson10.expected_speedup(2, 2, 0.0, efficiency=0.75) == pytest.approx(1.5)
-    assert lesson10.free_cores(2, 1.7) == 1.0
+    assert lesson10.free_cores(2, 1.5) == 0.5 and lesson10.free_cores(2, 2.5) == 0.0
 
 
 def test_parallel_fraction_estimates():

@@ -592,8 +592,8 @@ class Elsewhere:
 
 
 def free_cores(cores: int, elsewhere: float) -> float:
-    """Cores left to us: ``cores`` minus what other programs used (at least 1)."""
-    return max(1.0, cores - elsewhere)
+    """Cores left to us: ``cores`` minus what other programs used."""
+    return max(0.0, cores - elsewhere)
 
 
 QUIET = 0.25  #: other programs using less than this many cores: the machine counts as quiet
