@@ -69,6 +69,7 @@ def test_timesharing_two_processes_take_turns():
     a, b = ts.turns["process A"], ts.turns["process B"]
     overlap = sum(max(0.0, min(x1, y1) - max(x0, y0)) for x0, x1 in a for y0, y1 in b)
     assert overlap < 0.05 * ts.seconds
+    assert 0 < ts.coverage() <= 1
     assert lesson02.plot_timesharing(ts) is not None
 
 

@@ -245,6 +245,13 @@ class Timesharing:
     def median_slice(self) -> float:
         return statistics.median(self.slices()) if self.slices() else self.seconds
 
+    def coverage(self) -> float:
+        """Fraction of the window during which one of the children was on the CPU.
+
+        Close to 1 when the core had nothing else to do; the rest went to other programs.
+        """
+        return min(1.0, sum(self.busy(n) for n in self.turns) / self.seconds)
+
     def switches(self) -> int:
         return sum(len(ts) - 1 for ts in self.turns.values())
 
@@ -272,13 +279,14 @@ def timesharing(seconds: float = 0.3, cpu: int | None = 0, children: int = 2) ->
     return Timesharing(turns, seconds, cpu is not None and HAS_AFFINITY)
 
 
-def plot_timesharing(ts: Timesharing, window: float = 0.06):
-    """The first ``window`` seconds of turns, one band per process."""
+def plot_timesharing(ts: Timesharing, window: float | None = None):
+    """The turns of the first ``window`` seconds (default: all of them), one band per process."""
     from threadlab.timeline import plot_timeline
 
+    window = window or ts.seconds
     spans = [s for s in ts.spans() if s.start < window]
-    spans = [Span(s.thread, s.start, min(s.end, window), s.label) for s in spans]
-    fig = plot_timeline(spans, title="two processes sharing one core: who is on the CPU")
+    spans = [Span(s.thread, max(0.0, s.start), min(s.end, window), s.label) for s in spans]
+    fig = plot_timeline(spans, title="two processes pinned to one core: who is on the CPU")
     fig.axes[0].set_xlim(0, window)
     return fig
 
