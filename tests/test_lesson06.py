@@ -170,3 +170,8 @@ def test_check_round_robin_verdicts(capsys):
     assert not lesson06.check_round_robin(_free_for_all)
     assert not lesson06.check_round_robin(lambda names, rounds: names * rounds + ["extra"])
     capsys.readouterr()
+
+
+def test_show_source(capsys):
+    lesson06.show_source(lesson06.lower_bound)
+    assert capsys.readouterr().out.startswith("def lower_bound(")

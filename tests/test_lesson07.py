@@ -117,3 +117,8 @@ def test_check_turns_verdicts(capsys):
 
     assert lesson07.check_turns(placeholder).status == "not attempted"
     capsys.readouterr()
+
+
+def test_show_source(capsys):
+    lesson07.show_source(lesson07.work_of)
+    assert capsys.readouterr().out.startswith("def work_of(")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 import threading
@@ -15,6 +16,11 @@ from threadlab.plotting import new_figure
 #: pi(n), the number of primes <= n, for the sizes the lesson uses
 PRIME_COUNTS = {100: 25, 10**4: 1229, 10**5: 9592, 10**6: 78498}
 CHUNK = 128  #: multiples crossed out per statement (a slice assignment)
+
+
+def show_source(obj) -> None:
+    """Print the source of a function or class of this module (what the notebook explains)."""
+    print(inspect.getsource(obj).rstrip())
 
 
 def cross_out(prime: bytearray, k: int, n: int, chunk: int = CHUNK) -> int:
@@ -251,13 +257,11 @@ def run_schedule(durations: list, threads: int, strategy: str) -> Schedule:
 def plot_schedules(schedules: list):
     fig, ax = new_figure(figsize=(6.4, 2.8))
     for row, s in enumerate(schedules):
-        left = 0.0
         for i, b in enumerate(s.busy):
             ax.barh(row + i * 0.8 / len(s.busy) - 0.3, b, height=0.7 / len(s.busy), color=f"C{i}",
                     label=f"thread {i}" if row == 0 else None)
         ax.plot([s.elapsed], [row], "k|", markersize=18)
-        left = s.ideal
-        ax.axvline(left, color="grey", ls="--", lw=0.8)
+        ax.axvline(s.ideal, color="grey", ls="--", lw=0.8)
     ax.set_yticks(range(len(schedules)), [s.strategy for s in schedules])
     ax.set(xlabel="seconds busy per thread (| = elapsed, dashed = ideal)", title="load balance")
     ax.legend(fontsize="small", loc="lower right")
