@@ -21,7 +21,7 @@ def test_seed_counter_busy_wait_goes_on_too_early_but_cleans_up():
 
 
 def test_seed_flag_fails_when_threads_start_late():
-    late = lesson03.seed_heron_flag(late_start=0.05)
+    late = lesson03.seed_heron_flag(late_start=0.2)
     assert late["finished_when_main_went_on"] < late["threads"] == late["finished_in_the_end"]
 
 
