@@ -194,7 +194,9 @@ def test_race_and_amdahl_run_small():
     assert [r.workers for r in run.scaling.rows] == [1, 2] and run.count == count_primes((1_000_000, 1_012_000))
     assert run.parallel_fraction is not None and run.elsewhere >= 0
     assert "2 processes" in lesson10.amdahl_summary(run)
-    assert lesson10.plot_amdahl(run).axes
+    assert len(lesson10.plot_amdahl(run).axes) == 2
+    single = lesson10.AmdahlRun(run.scaling, 0, None, 2)
+    assert lesson10.plot_amdahl(single) is not None and "fitted" not in lesson10.amdahl_summary(single)
 
 
 def _count_in_processes(n, processes):

@@ -817,16 +817,36 @@ def amdahl_run(processes: int, serial: int = 0, repeat: int = 2, cores: int | No
 
 
 def plot_amdahl(run: AmdahlRun):
-    """Measured speedup, the ideal for this many cores, and Amdahl's law with the fitted p."""
+    """Left: measured speedup, the ideal for this many cores, Amdahl's law with the fitted p.
+    Right: what that law predicts for machines with more cores, and its ceiling 1 / (1 - p)."""
+    from threadlab.plotting import new_figure
     from threadlab.scaling import plot_scaling
 
-    fig = plot_scaling(run.scaling, title=f"serial part set to {run.serial_percent} %")
-    ax = fig.axes[0]
-    if run.parallel_fraction is not None:
-        xs = [r.workers for r in run.scaling.rows]
-        ax.plot(xs, [run.predicted(n) for n in xs], ":", color="tab:red",
-                label=f"Amdahl, p = {run.parallel_fraction:.2f} (fitted)")
-        ax.legend()
+    fig, (left, right) = new_figure(figsize=(9.6, 3.6), ncols=2)
+    plot_scaling(run.scaling, title=f"measured (serial part set to {run.serial_percent} %)", ax=left,
+                 label="measured")
+    left.set_xlabel("processes")
+    p = run.parallel_fraction
+    if p is None:
+        right.text(0.5, 0.5, "measure with 2 or more processes\nto fit Amdahl's law", ha="center",
+                   va="center", transform=right.transAxes)
+        right.set_axis_off()
+        return fig
+    xs = [r.workers for r in run.scaling.rows]
+    left.plot(xs, [run.predicted(n) for n in xs], ":", color="tab:red", label=f"Amdahl, p = {p:.2f} (fitted)")
+    left.legend()
+    many = [1, 2, 4, 8, 16, 32, 64]
+    right.plot(many, many, "--", color="grey", label="ideal")
+    right.plot(many, [amdahl(p, n) for n in many], "o:", color="tab:red", label=f"Amdahl, p = {p:.2f}")
+    if p < 1:
+        right.axhline(1 / (1 - p), color="tab:red", alpha=0.4, label=f"ceiling 1/(1-p) = {1 / (1 - p):.1f}x")
+    right.set(xscale="log", yscale="log", xlabel="cores (log scale)", ylabel="speedup (x)",
+              title="what more cores would give")
+    right.set_xticks(many, [str(n) for n in many])
+    right.set_yticks(many, [str(n) for n in many])
+    right.minorticks_off()
+    right.grid(alpha=0.3)
+    right.legend(fontsize="small")
     return fig
 
 
