@@ -165,22 +165,24 @@ def test_tally_counts_under_threads():
     assert tally.snapshot() == {"x": 4000}
 
 
-def test_elsewhere_and_expected_speedup():
+def test_elsewhere_and_time_copies():
     with lesson10.Elsewhere() as e:
         time.sleep(0.1)
-    assert e.seconds >= 0.1 and e.cores >= 0
-    assert lesson10.expected_speedup(2, 2, 0.0) == pytest.approx(1.6)
-    assert lesson10.expected_speedup(4, 2, 0.1) == pytest.approx(1.6)
-    assert lesson10.expected_speedup(1, 2, 0.0) == 1.0
-    assert lesson10.expected_speedup(2, 2, 1.0) == pytest.approx(0.75)   # one core left free
-    assert lesson10.expected_speedup(2, 2, 0.0, efficiency=0.75) == pytest.approx(1.5)
-    assert lesson10.free_cores(2, 1.5) == 0.5 and lesson10.free_cores(2, 2.5) == 0.0
+    assert e.seconds >= 0.1 and e.cores >= 0 and e.own_cores >= 0
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        alone, together = lesson10.time_copies(pool, (0, 5000), 2)
+    assert alone > 0 and together > 0
 
 
 def test_parallel_fraction_estimates():
     rows = [Row(n, 1 / amdahl(0.7, min(n, 2)), amdahl(0.7, min(n, 2)), n) for n in (1, 2, 3, 4)]
     assert lesson10.estimate_parallel_fraction(rows, 2) == pytest.approx(0.7, abs=0.002)
     assert lesson10.estimate_parallel_fraction(rows[:1], 2) is None
+    slower = [Row(n, 1, 1 / ((1 - 0.8) + 0.8 / 1.5), n) for n in (1, 2)]   # 2 processes got 1.5 cores
+    assert lesson10.estimate_parallel_fraction(slower, 2, {2: 1.5}) == pytest.approx(0.8, abs=0.002)
+    assert lesson10.estimate_parallel_fraction(slower, 2, {2: 1.0}) is None
     assert lesson10.parallel_fraction_from(amdahl(0.9, 4), 4) == pytest.approx(0.9)
     with pytest.raises(ValueError):
         lesson10.parallel_fraction_from(1.0, 1)
@@ -189,10 +191,13 @@ def test_parallel_fraction_estimates():
 def test_race_and_amdahl_run_small():
     race = lesson10.race_threads_processes(n=20_000, parts=4, workers=2, repeat=1)
     assert race.count == 2262 and race.sequential > 0 and "processes" in race.table()
+    assert race.capacity > 0 and race.expected() == pytest.approx(0.6 * race.capacity)
+    assert set(race.cores_used) == {"sequential", "threads", "processes"}
     lesson10.plot_race(race)
     run = lesson10.amdahl_run(2, serial=50, repeat=1, cores=2, span=(1_000_000, 1_012_000))
     assert [r.workers for r in run.scaling.rows] == [1, 2] and run.count == count_primes((1_000_000, 1_012_000))
-    assert run.parallel_fraction is not None and run.elsewhere >= 0
+    assert run.elsewhere >= 0 and set(run.capacity) == {2} and run.expected(1) == 1.0
+    assert run.expected(2) == pytest.approx(0.5 * max(1.0, run.capacity[2])) and set(run.cores_used) == {1, 2}
     assert "2 processes" in lesson10.amdahl_summary(run)
     assert len(lesson10.plot_amdahl(run).axes) == 2
     single = lesson10.AmdahlRun(run.scaling, 0, None, 2)
