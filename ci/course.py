@@ -93,14 +93,17 @@ def jupyter_env() -> dict:
     return env
 
 
-def lab_command(port: int, token: str, browser: bool) -> list[str]:
+def lab_command(port: int, token: str, browser: bool, root: Path = ROOT) -> list[str]:
+    """How the course starts JupyterLab (ci/browser.py starts it the same way on a copy)."""
     cmd = [
         str(BIN / "jupyter"), "lab", START,
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
+        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
     ]
     if not browser:
         cmd.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # containers, Binder-like images and CI machines often run as root
     return cmd
 
 

@@ -79,6 +79,10 @@ class Experiment(widgets.VBox):
         self.status = widgets.HTML()
         header = [widgets.HTML(f"<b>{html.escape(title)}</b>")] if title else []
         super().__init__(children=[*header, *controls.values(), self.image, self.status])
+        # hooks for the browser tests (ci/browser.py) to find the parts a person sees
+        self.add_class("threadlab-experiment")
+        self.image.add_class("threadlab-plot")
+        self.status.add_class("threadlab-status")
         for control in controls.values():
             control.observe(self._on_change, names="value")
         self.update()
