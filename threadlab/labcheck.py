@@ -1,0 +1,802 @@
+"""The checker behind the labs' check cells: concurrency-aware tests with learner-readable verdicts.
+
+A check cell calls :func:`check_exercise` with a title and a list of zero-argument test functions::
+
+    check_exercise("Exercise 1: fetch with threads", [test_a, test_b], timeout=5.0)
+
+Each test runs in a daemon thread under ``timeout`` seconds and gets one printed line:
+
+- ``✔ name`` when it returns;
+- ``✘ name: failed - what: expected X, got Y. Hint: ...`` when it raises ``AssertionError``;
+- ``✘ name: not attempted - ...`` when it raises ``NotImplementedError`` (the blank exercise) or a
+  ``NameError`` for a name the test itself looks up (the exercise cell has not defined it yet);
+- ``✘ name: error - ValueError: ... (line 3 of transfer: `...`)`` for any other exception, pointing
+  at the innermost line of the learner's (or test's) code rather than at the checker;
+- ``✘ name: timed out after 5 s: deadlock or busy loop?`` followed by the stacks of the threads
+  the test started (Jupyter's own threads are left out), whether each one is blocked or spinning,
+  and, for locks created while the test ran (see :func:`traced_locks`), which thread holds and
+  which thread waits for which lock. A spinning thread is asked to stop; if it ignores that it keeps
+  running as a daemon thread and the message says so. Later tests still run, each bounded.
+
+If any test did not pass, :class:`CheckFailed` is raised after all of them ran; in Jupyter it
+renders as one short line (no traceback), and nbgrader scores the cell 0. Otherwise a true
+:class:`Report` is returned.
+
+Helpers for tests: :func:`expect_equal`, :func:`expect_between`, :func:`expect_raises` (raise
+``AssertionError`` with a message a learner can act on), :func:`amplified_races` (make thread
+switches happen between almost any two bytecodes, so a racy solution is caught every run) and
+:func:`traced_locks` (locks made inside the block remember their owner and waiters).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import linecache
+import os
+import sys
+import sysconfig
+import threading
+import time
+import traceback
+import types
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+__all__ = [
+    "CheckFailed",
+    "Report",
+    "Result",
+    "amplified_races",
+    "check_exercise",
+    "expect_between",
+    "expect_equal",
+    "expect_raises",
+    "lock_report",
+    "thread_report",
+    "traced_locks",
+]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_LIBRARY_DIRS = tuple(
+    sorted(
+        {
+            os.path.realpath(p) + os.sep
+            for key in ("stdlib", "platstdlib", "purelib", "platlib")
+            if (p := sysconfig.get_paths().get(key))
+        }
+        | {os.path.realpath(os.path.dirname(os.__file__)) + os.sep}
+    )
+)
+
+# thread bookkeeping uses raw locks: never the (possibly patched) threading.Lock
+_allocate_lock = threading._allocate_lock  # type: ignore[attr-defined]
+_RawRLock = threading._CRLock or threading._PyRLock  # type: ignore[attr-defined]
+_ORIGINAL_LOCK = threading.Lock
+_ORIGINAL_RLOCK = threading.RLock
+
+
+# --- results ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """The verdict on one test."""
+
+    name: str
+    status: str  # "passed", "failed", "not attempted", "error", "timed out"
+    message: str = ""
+    details: list[str] = field(default_factory=list)  # extra lines (thread stacks, lock owners)
+    seconds: float = 0.0
+
+    def __bool__(self):
+        return self.status == "passed"
+
+    def line(self) -> str:
+        if self.status == "passed":
+            return f"✔ {self.name}"
+        text = f"✘ {self.name}: {self.status}"
+        return f"{text} - {self.message}" if self.message else text
+
+    def __str__(self):
+        return "\n".join([self.line(), *("    " + d for d in self.details)])
+
+
+@dataclass
+class Report:
+    """What :func:`check_exercise` returns: true when every test passed."""
+
+    title: str
+    results: list[Result]
+
+    @property
+    def passed(self) -> int:
+        return sum(1 for r in self.results if r)
+
+    def __bool__(self):
+        return bool(self.results) and self.passed == len(self.results)
+
+    def summary(self) -> str:
+        counts = {}
+        for r in self.results:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        text = f"{self.title}: {self.passed} of {len(self.results)} checks passed"
+        others = [f"{n} {status}" for status, n in counts.items() if status != "passed"]
+        return f"{text} ({', '.join(others)})" if others else text
+
+    def __repr__(self):
+        return f"<Report {self.summary()}>"
+
+    def _ipython_display_(self):
+        """check_exercise() has printed one line per test already; showing the report again would repeat it."""
+
+
+class CheckFailed(Exception):
+    """Raised by :func:`check_exercise` when a test did not pass. Jupyter shows it as one short line."""
+
+    def __init__(self, report: Report):
+        super().__init__(report.summary())
+        self.report = report
+
+    def _render_traceback_(self):
+        # IPython shows these lines instead of the traceback: the per-test lines are printed above.
+        return [
+            f"\x1b[31mCheckFailed\x1b[0m: {self}. See the lines above; fix your code, run its cell, then run this one again."
+        ]
+
+
+# --- assertion helpers ------------------------------------------------------------------------
+
+
+def _with_hint(text: str, hint: str | None) -> str:
+    return f"{text}. Hint: {hint}" if hint else text
+
+
+def _short(value, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + " ...>"
+
+
+def expect_equal(got, expected, what: str = "result", hint: str | None = None):
+    """``assert got == expected`` with a message a learner can act on."""
+    if not (got == expected):
+        raise AssertionError(_with_hint(f"{what}: expected {_short(expected)}, got {_short(got)}", hint))
+    return got
+
+
+def expect_between(got, low, high, what: str = "result", hint: str | None = None):
+    """``assert low <= got <= high`` with a message a learner can act on."""
+    try:
+        inside = low <= got <= high
+    except TypeError:
+        inside = False
+    if not inside:
+        raise AssertionError(_with_hint(f"{what}: expected between {low!r} and {high!r}, got {_short(got)}", hint))
+    return got
+
+
+def expect_raises(exc_type, fn: Callable, *args, what: str | None = None, hint: str | None = None, **kwargs):
+    """Call ``fn(*args, **kwargs)``; it must raise ``exc_type`` (a class or a tuple). Returns the exception.
+
+    ``NotImplementedError`` and ``NameError`` pass through unless expected, so a blank exercise is
+    still reported as "not attempted".
+    """
+    names = exc_type.__name__ if isinstance(exc_type, type) else " or ".join(t.__name__ for t in exc_type)
+    label = what or f"{getattr(fn, '__name__', 'the call')}(...)"
+    try:
+        value = fn(*args, **kwargs)
+    except exc_type as exc:
+        return exc
+    except (NotImplementedError, NameError):
+        raise
+    except Exception as exc:
+        raise AssertionError(_with_hint(f"{label}: expected {names}, got {type(exc).__name__}: {exc}", hint)) from exc
+    raise AssertionError(_with_hint(f"{label}: expected {names} to be raised, got a return value {_short(value)}", hint))
+
+
+# --- where in the learner's code ----------------------------------------------------------------
+
+
+def _is_library(filename: str) -> bool:
+    """Code that is not the learner's nor a test's: the standard library, site-packages, threadlab."""
+    if not filename or filename.startswith("<frozen"):
+        return True
+    path = os.path.realpath(filename)
+    return path.startswith(_PACKAGE_DIR + os.sep) or path.startswith(_LIBRARY_DIRS)
+
+
+def _cell_label(filename: str) -> str:
+    """'Cell In[5]' for code typed in the notebook (IPython knows the execution count), else the file name."""
+    try:
+        ip = get_ipython()  # type: ignore[name-defined]  # noqa: F821
+        count = ip.compile._filename_map.get(filename)
+        if count is not None:
+            return f"Cell In[{count}]"
+    except Exception:
+        pass
+    if "ipykernel_" in filename or filename.startswith("<"):
+        return "the notebook"
+    return os.path.basename(filename)
+
+
+def _where(filename: str, lineno: int, name: str) -> str:
+    source = linecache.getline(filename, lineno).strip()
+    text = f"line {lineno} of {name}, {_cell_label(filename)}"
+    return f"{text}: `{source}`" if source else text
+
+
+def _learner_frame(tb) -> traceback.FrameSummary | None:
+    """The innermost frame of a traceback that is in the learner's or the test's code."""
+    frames = traceback.extract_tb(tb)
+    for summary in reversed(frames):
+        if not _is_library(summary.filename):
+            return summary
+    return frames[-1] if frames else None
+
+
+def _underlying(fn):
+    while True:
+        if isinstance(fn, functools.partial):
+            fn = fn.func
+        elif hasattr(fn, "__wrapped__"):
+            fn = fn.__wrapped__
+        else:
+            return fn
+
+
+def _test_code(fn) -> tuple[set, set]:
+    """Code objects of a test and of the functions it reaches in its own file (closures, helpers,
+    lambdas), and every global name they mention: a NameError raised there means "not defined yet"."""
+    codes: set = set()
+    names: set = set()
+    seen: set = set()
+    todo = [_underlying(fn)]
+    home = None
+    while todo:
+        func = todo.pop()
+        if id(func) in seen:
+            continue
+        seen.add(id(func))
+        code = getattr(func, "__code__", None)
+        if code is None:
+            continue
+        home = home or code.co_filename
+        stack = [code]
+        while stack:
+            c = stack.pop()
+            codes.add(c)
+            names.update(c.co_names)
+            stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+        module_globals = getattr(func, "__globals__", {})
+        related = [module_globals.get(n) for n in code.co_names]
+        related += [cell.cell_contents for cell in (func.__closure__ or ()) if _cell_has_value(cell)]
+        related += list(func.__defaults__ or ())
+        for other in related:
+            other = _underlying(other) if callable(other) else other
+            other_code = getattr(other, "__code__", None)
+            if other_code is not None and (other_code.co_filename == home or other_code.co_filename == code.co_filename):
+                todo.append(other)
+            elif (
+                other_code is not None
+                and func.__closure__
+                and any(_cell_has_value(c) and c.cell_contents is other for c in func.__closure__)
+            ):
+                todo.append(other)  # a lambda or function handed to a test factory
+    return codes, names
+
+
+def _cell_has_value(cell) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018
+    except ValueError:
+        return False
+    return True
+
+
+def _test_name(fn) -> str:
+    """A test's name: the first line of its docstring, else its function name."""
+    doc = fn.__doc__ if not isinstance(fn, functools.partial) else None
+    doc = (doc or getattr(_underlying(fn), "__doc__", None) or "").strip()
+    if doc:
+        return doc.splitlines()[0].strip()
+    return getattr(_underlying(fn), "__name__", repr(fn))
+
+
+def _classify(test, error: BaseException) -> tuple[str, str]:
+    """(status, message) for a test that raised ``error``."""
+    if isinstance(error, NotImplementedError):
+        return "not attempted", "your code still raises NotImplementedError: replace it with your solution and run that cell"
+    if isinstance(error, AssertionError):
+        message = str(error)
+        if not message:
+            where = _learner_frame(error.__traceback__)
+            message = "an assertion failed" + (f" at {_where(where.filename, where.lineno, where.name)}" if where else "")
+        return "failed", message
+    if isinstance(error, NameError):
+        name = getattr(error, "name", None)
+        codes, names = _test_code(test)
+        tb = error.__traceback__
+        innermost = None
+        while tb is not None:
+            innermost = tb.tb_frame.f_code
+            tb = tb.tb_next
+        if innermost in codes or (innermost is not None and _is_library(innermost.co_filename)) or (name and name in names):
+            shown = f"`{name}`" if name else "a name the check needs"
+            return "not attempted", f"{shown} is not defined yet: write it in the exercise cell above and run that cell"
+    where = _learner_frame(error.__traceback__)
+    place = f" ({_where(where.filename, where.lineno, where.name)})" if where else ""
+    text = str(error)
+    return "error", f"{type(error).__name__}{': ' + text if text else ''}{place}"
+
+
+# --- traced locks -------------------------------------------------------------------------------
+
+
+class _Registry:
+    """Which thread owns which traced lock, which thread waits for which lock (plain dicts: atomic under the GIL)."""
+
+    def __init__(self):
+        self.owners: dict[int, dict[int, int]] = {}  # lock id -> {thread ident: depth}
+        self.waiting: dict[int, object] = {}  # thread ident -> lock
+        self.locks: dict[int, object] = {}  # lock id -> lock (only while owned or waited for)
+        self.counter = 0
+
+    def next_number(self) -> int:
+        self.counter += 1
+        return self.counter
+
+
+_registry = _Registry()
+
+
+def _creation_site() -> str:
+    frame = sys._getframe(2)
+    while frame is not None and _is_library(frame.f_code.co_filename):
+        frame = frame.f_back
+    if frame is None:
+        return ""
+    return f"made at line {frame.f_lineno} of {frame.f_code.co_name}"
+
+
+class _TracedBase:
+    """Common bookkeeping of :class:`TracedLock` and :class:`TracedRLock`."""
+
+    kind = "Lock"
+
+    def __init__(self):
+        self.number = _registry.next_number()
+        self.site = _creation_site()
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} #{self.number}" + (f" ({self.site})" if self.site else "")
+
+    def _note_acquired(self, me):
+        owners = _registry.owners.setdefault(id(self), {})
+        owners[me] = owners.get(me, 0) + 1
+        _registry.locks[id(self)] = self
+
+    def _note_released(self, me, all_levels=False):
+        owners = _registry.owners.get(id(self))
+        if owners is None:
+            return
+        depth = owners.get(me, 0) - 1
+        if depth > 0 and not all_levels:
+            owners[me] = depth
+        else:
+            owners.pop(me, None)
+        if not owners:
+            _registry.owners.pop(id(self), None)
+            _registry.locks.pop(id(self), None)
+
+    def _blocking_acquire(self, raw_acquire, blocking, timeout):
+        if raw_acquire(False):
+            return True
+        if not blocking:
+            return False
+        me = threading.get_ident()
+        _registry.waiting[me] = self
+        try:
+            return raw_acquire(True, timeout)
+        finally:
+            _registry.waiting.pop(me, None)
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        got = self._blocking_acquire(self._lock.acquire, blocking, timeout)
+        if got:
+            self._note_acquired(threading.get_ident())
+        return got
+
+    def release(self) -> None:
+        me = threading.get_ident()
+        self._lock.release()  # raises (and changes nothing) when not allowed
+        self._note_released(me)
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def holders(self) -> list[int]:
+        return list(_registry.owners.get(id(self), {}))
+
+    def __repr__(self):
+        owners = self.holders()
+        state = "held by " + ", ".join(_thread_name(t) for t in owners) if owners else "free"
+        return f"<Traced{self.kind} #{self.number} {state}>"
+
+
+class TracedLock(_TracedBase):
+    """A drop-in ``threading.Lock`` that records which thread holds it and which threads wait for it."""
+
+    kind = "Lock"
+
+    def __init__(self):
+        super().__init__()
+        self._lock = _allocate_lock()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    def release(self) -> None:
+        # a Lock may be released by another thread than the one that acquired it
+        self._lock.release()
+        owners = _registry.owners.get(id(self), {})
+        me = threading.get_ident()
+        self._note_released(me if me in owners else next(iter(owners), me), all_levels=True)
+
+    def _at_fork_reinit(self):
+        self._lock._at_fork_reinit()
+        _registry.owners.pop(id(self), None)
+
+
+class TracedRLock(_TracedBase):
+    """A drop-in ``threading.RLock`` (also under ``threading.Condition``) that records owner and waiters."""
+
+    kind = "RLock"
+
+    def __init__(self):
+        super().__init__()
+        self._lock = _RawRLock()
+
+    # Condition.wait() releases an RLock completely and restores it afterwards through these
+    def _release_save(self):
+        me = threading.get_ident()
+        state = self._lock._release_save()
+        self._note_released(me, all_levels=True)
+        return state
+
+    def _acquire_restore(self, state):
+        me = threading.get_ident()
+        _registry.waiting[me] = self
+        try:
+            self._lock._acquire_restore(state)
+        finally:
+            _registry.waiting.pop(me, None)
+        count = state[0] if isinstance(state, tuple) else 1
+        owners = _registry.owners.setdefault(id(self), {})
+        owners[me] = count
+        _registry.locks[id(self)] = self
+
+    def _is_owned(self):
+        return self._lock._is_owned()
+
+    def _at_fork_reinit(self):
+        self._lock._at_fork_reinit()
+        _registry.owners.pop(id(self), None)
+
+
+def _traced_lock_factory(*args, **kwargs):
+    return TracedLock(*args, **kwargs)
+
+
+def _traced_rlock_factory(*args, **kwargs):
+    return TracedRLock(*args, **kwargs)
+
+
+_patch_guard = _allocate_lock()
+_patch_depth = 0
+
+
+@contextlib.contextmanager
+def traced_locks():
+    """Inside the block, ``threading.Lock()``, ``threading.RLock()`` and the locks that
+    ``threading.Condition``, ``Semaphore``, ``Event``, ``Barrier`` and ``queue.Queue`` make for
+    themselves are :class:`TracedLock`/:class:`TracedRLock`: same behaviour, plus a record of who
+    holds and who waits for each, which :func:`lock_report` prints. Locks made inside keep working
+    (and reporting) after the block; ``threading.Lock``/``RLock`` are restored on exit.
+    """
+    global _patch_depth
+    with _patch_guard:
+        if _patch_depth == 0:
+            threading.Lock = _traced_lock_factory
+            threading.RLock = _traced_rlock_factory
+        _patch_depth += 1
+    try:
+        yield _registry
+    finally:
+        with _patch_guard:
+            _patch_depth -= 1
+            if _patch_depth == 0:
+                threading.Lock = _ORIGINAL_LOCK
+                threading.RLock = _ORIGINAL_RLOCK
+
+
+def _restore_locks():
+    global _patch_depth
+    with _patch_guard:
+        _patch_depth = 0
+        threading.Lock = _ORIGINAL_LOCK
+        threading.RLock = _ORIGINAL_RLOCK
+
+
+def _thread_name(ident: int) -> str:
+    for t in threading.enumerate():
+        if t.ident == ident:
+            return t.name
+    return f"thread {ident}"
+
+
+def lock_report(idents: Iterable[int] | None = None) -> list[str]:
+    """Lines saying, for traced locks, which thread holds what and waits for what (and any cycle)."""
+    owners = {lock_id: dict(holders) for lock_id, holders in list(_registry.owners.items())}
+    locks = dict(_registry.locks)
+    waiting = dict(_registry.waiting)
+    wanted = set(idents) if idents is not None else None
+    threads = set(waiting)
+    for holders in owners.values():
+        threads.update(holders)
+    if wanted is not None:
+        threads &= wanted
+    lines = []
+    graph = {}
+    for ident in sorted(threads, key=_thread_name):
+        held = [locks[i].label for i, holders in owners.items() if ident in holders and i in locks]
+        text = f"'{_thread_name(ident)}' holds {', '.join(held) if held else 'no traced lock'}"
+        lock = waiting.get(ident)
+        if lock is not None:
+            holders = [h for h in owners.get(id(lock), {}) if h != ident]
+            by = ", ".join(f"'{_thread_name(h)}'" for h in holders) if holders else "nobody (or itself)"
+            text += f" and waits for {lock.label}, held by {by}"
+            if holders:
+                graph[ident] = holders[0]
+        lines.append(text)
+    cycle = _find_cycle(graph)
+    if cycle:
+        lines.append(
+            "deadlock: " + " -> ".join(f"'{_thread_name(t)}'" for t in [*cycle, cycle[0]]) + " (each waits for the next)"
+        )
+    return lines
+
+
+def _find_cycle(graph: dict) -> list | None:
+    for start in graph:
+        path, node = [], start
+        while node in graph and node not in path:
+            path.append(node)
+            node = graph[node]
+        if node in path:
+            return path[path.index(node) :]
+    return None
+
+
+# --- race amplification ---------------------------------------------------------------------------
+
+_code_is_library: dict = {}
+
+
+def _opcode_tracer(frame, event, arg):
+    return _opcode_tracer
+
+
+def _call_tracer(frame, event, arg):
+    """Global trace function: trace every bytecode of the learner's (and tests') code, skip libraries."""
+    code = frame.f_code
+    skip = _code_is_library.get(code)
+    if skip is None:
+        skip = _code_is_library[code] = _is_library(code.co_filename)
+    if skip:
+        return None
+    frame.f_trace_opcodes = True
+    return _opcode_tracer
+
+
+@contextlib.contextmanager
+def amplified_races(switch_interval: float = 1e-6, trace: bool = True):
+    """Make thread switches happen between almost any two bytecodes of the learner's code inside the block.
+
+    Sets ``sys.setswitchinterval(switch_interval)`` and (with ``trace``) installs an opcode-level
+    trace function in the current thread and, through ``threading.settrace``, in every thread
+    started inside the block. Together they open every read-modify-write window, so a racy
+    counter loses updates in every run instead of now and then (measured in tests/test_labcheck.py).
+    Everything is restored on exit; threads still running after the block keep their tracing
+    until they end (slower, not wrong).
+    """
+    old_interval = sys.getswitchinterval()
+    old_thread_trace = threading.gettrace()
+    old_trace = sys.gettrace()
+    sys.setswitchinterval(switch_interval)
+    if trace:
+        threading.settrace(_call_tracer)
+        sys.settrace(_call_tracer)
+    try:
+        yield
+    finally:
+        if trace:
+            sys.settrace(old_trace)
+            threading.settrace(old_thread_trace)
+        sys.setswitchinterval(old_interval)
+
+
+# --- running tests under a timeout ------------------------------------------------------------------
+
+
+class StopStuckThread(BaseException):
+    """Raised asynchronously in a thread that kept spinning after its check timed out."""
+
+
+def _cpu_ticks(native_id) -> int | None:
+    try:
+        with open(f"/proc/self/task/{native_id}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError, TypeError):
+        return None
+
+
+def _busy_threads(threads: list[threading.Thread], window: float = 0.3) -> dict[int, bool | None]:
+    """{ident: True if the thread used CPU during ``window`` seconds (spinning), False if blocked, None if unknown}."""
+    before = {t.ident: _cpu_ticks(t.native_id) for t in threads}
+    frames_before = {ident: _frame_position(ident) for ident in before}
+    time.sleep(window)
+    result = {}
+    for t in threads:
+        start, end = before[t.ident], _cpu_ticks(t.native_id)
+        if start is not None and end is not None:
+            result[t.ident] = end - start >= 2  # clock ticks, usually 10 ms each
+        else:
+            position = _frame_position(t.ident)
+            result[t.ident] = None if position is None else position != frames_before[t.ident]
+    return result
+
+
+def _frame_position(ident):
+    frame = sys._current_frames().get(ident)
+    return None if frame is None else (id(frame), frame.f_lasti)
+
+
+def _format_stack(ident: int, limit: int = 4) -> list[str]:
+    frame = sys._current_frames().get(ident)
+    if frame is None:
+        return ["(finished)"]
+    summaries = traceback.extract_stack(frame)
+    mine = [s for s in summaries if not _is_library(s.filename)]
+    shown = mine[-limit:] if mine else summaries[-1:]
+    lines = [_where(s.filename, s.lineno, s.name) for s in shown]
+    if mine and summaries[-1] is not mine[-1]:
+        last = summaries[-1]
+        if os.path.realpath(last.filename) == os.path.realpath(__file__):
+            lines.append("waiting to acquire a lock")
+        else:
+            lines.append(f"inside {last.name} ({os.path.basename(last.filename)})")
+    return lines
+
+
+def _async_raise(ident: int, exc_type) -> bool:
+    done = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc_type))
+    if done > 1:  # should never happen: undo
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
+        return False
+    return done == 1
+
+
+def thread_report(threads: list[threading.Thread], stop_spinning: bool = True) -> list[str]:
+    """Lines describing stuck threads: blocked or spinning, their stacks, and traced-lock ownership."""
+    threads = [t for t in threads if t.is_alive() and t.ident is not None]
+    if not threads:
+        return []
+    busy = _busy_threads(threads)
+    lines = []
+    spinning = []
+    for t in threads:
+        state = {
+            True: "is running (using CPU: a busy loop?)",
+            False: "is blocked (waiting, using no CPU)",
+            None: "is stuck",
+        }[busy[t.ident]]
+        lines.append(f"thread '{t.name}' {state}, at:")
+        lines.extend("    " + s for s in _format_stack(t.ident))
+        if busy[t.ident]:
+            spinning.append(t)
+    lines.extend(lock_report([t.ident for t in threads]))
+    if spinning and stop_spinning:
+        for t in spinning:
+            _async_raise(t.ident, StopStuckThread)
+        deadline = time.monotonic() + 0.5
+        for t in spinning:
+            t.join(max(0.0, deadline - time.monotonic()))
+        still = [t.name for t in spinning if t.is_alive()]
+        stopped = [t.name for t in spinning if not t.is_alive()]
+        if stopped:
+            lines.append(f"stopped the spinning thread(s) {', '.join(stopped)}")
+        if still:
+            lines.append(
+                f"still running in the background as daemon thread(s): {', '.join(still)}; later checks will be slower "
+                "until you restart the kernel"
+            )
+    return lines
+
+
+def _run_one(test, timeout: float, trace_locks: bool) -> Result:
+    name = _test_name(test)
+    before = set(threading.enumerate())
+    box: dict = {}
+    old_interval = sys.getswitchinterval()
+    old_thread_trace = threading.gettrace()
+    old_excepthook = threading.excepthook
+    thread_errors: list = []
+
+    def hook(args):
+        if args.thread is not None and args.thread not in before:
+            thread_errors.append(args)
+        old_excepthook(args)
+
+    def target():
+        try:
+            box["value"] = test()
+        except BaseException as exc:  # reported to the learner
+            box["error"] = exc
+
+    runner = threading.Thread(target=target, name=f"check: {name}", daemon=True)
+    patch = traced_locks() if trace_locks else contextlib.nullcontext()
+    started = time.perf_counter()
+    threading.excepthook = hook
+    try:
+        with patch:
+            runner.start()
+            runner.join(timeout)
+            seconds = time.perf_counter() - started
+            if runner.is_alive():
+                stuck = [runner] + [t for t in threading.enumerate() if t not in before and t is not runner and t.is_alive()]
+                details = thread_report(stuck)
+                # a test abandoned inside amplified_races() never ran its exit: undo it here
+                sys.setswitchinterval(old_interval)
+                threading.settrace(old_thread_trace)
+                return Result(name, "timed out", f"after {timeout:g} s: deadlock or busy loop?", details, seconds)
+    finally:
+        threading.excepthook = old_excepthook
+        if trace_locks and runner.is_alive():
+            _restore_locks()
+    error = box.get("error")
+    if error is None:
+        return Result(name, "passed", seconds=seconds)
+    status, message = _classify(test, error)
+    details = []
+    for args in thread_errors[:3]:
+        where = _learner_frame(args.exc_traceback)
+        place = f" ({_where(where.filename, where.lineno, where.name)})" if where else ""
+        details.append(f"thread '{args.thread.name}' died with {args.exc_type.__name__}: {args.exc_value}{place}")
+    return Result(name, status, message, details, seconds)
+
+
+def check_exercise(
+    title: str, tests: Iterable[Callable[[], object]], timeout: float = 5.0, trace_locks: bool = True
+) -> Report:
+    """Run each zero-argument test under ``timeout`` seconds, print one line per test, raise
+    :class:`CheckFailed` if any did not pass, else return a true :class:`Report`.
+
+    With ``trace_locks`` (the default) locks created while a test runs are traced (see
+    :func:`traced_locks`), so a timeout report says who holds and who waits for which lock.
+    """
+    tests = list(tests)
+    print(title)
+    results = []
+    for test in tests:
+        result = _run_one(test, timeout, trace_locks)
+        results.append(result)
+        print(result, flush=True)
+    report = Report(title, results)
+    if not report:
+        raise CheckFailed(report)
+    return report
