@@ -1,0 +1,1 @@
+"""Machinery for the labs: ``threadlab.labs.lab1`` belongs to lab 1, and so on."""
