@@ -49,3 +49,17 @@ def test_expect_between():
 def test_verdict_text():
     assert str(Verdict("a", "passed")) == "✔ a: passed"
     assert str(Verdict("a", "failed", "why")) == "✘ a: failed - why"
+
+
+def test_threads_left_sees_only_threads_started_since():
+    import threading
+
+    from threadlab.exercises import threads_left
+
+    before = set(threading.enumerate())
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, name="lingering")
+    t.start()
+    assert threads_left(before) == [t]
+    stop.set()
+    assert threads_left(before, timeout=5) == []

@@ -1,10 +1,10 @@
 """Unit tests of threadlab.explorer: the controlled scheduler, its primitives, replay and search."""
 
 import threading
-import time
 
 import pytest
 
+from threadlab.exercises import threads_left
 from threadlab.explorer import (
     Condition,
     Event,
@@ -49,12 +49,9 @@ def two_locks(second=right_left):
 
 @pytest.fixture(autouse=True)
 def no_leaked_threads():
-    before = threading.active_count()
+    before = set(threading.enumerate())  # threads of earlier tests may still be ending: compare sets
     yield
-    deadline = time.monotonic() + 5
-    while threading.active_count() > before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert threading.active_count() == before, [t.name for t in threading.enumerate()]
+    assert threads_left(before, timeout=5) == []
 
 
 def test_schedule_strings_round_trip():

@@ -6,6 +6,7 @@ import urllib.error
 
 import pytest
 
+from threadlab.exercises import threads_left
 from threadlab.lessons import lesson08 as L
 
 
@@ -48,7 +49,7 @@ def test_page_links_reach_every_page():
 
 
 def test_crawl_fetches_every_page_exactly_once_and_cleans_up():
-    before = threading.active_count()
+    before = set(threading.enumerate())
     with L.PageServer(pages=15, latency=0.0) as site:
         result = L.crawl(site.url + "/page/0", pool_size=3)
         assert sorted(result.fetched) == sorted(f"{site.url}/page/{i}" for i in range(15))
@@ -56,7 +57,7 @@ def test_crawl_fetches_every_page_exactly_once_and_cleans_up():
         assert sum(result.by_thread.values()) == 15
         with pytest.raises(urllib.error.HTTPError):
             L.fetch(site.url + "/page/99")
-    assert threading.active_count() == before
+    assert threads_left(before, timeout=2) == []
 
 
 def test_spider_scaling_measures_each_pool_size():

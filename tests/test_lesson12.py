@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from threadlab.exercises import threads_left
 from threadlab.lessons import lesson12 as L
 
 
@@ -67,7 +68,7 @@ def test_many_sleepers_use_no_threads():
 
 
 def test_stall_test_and_no_thread_left():
-    before = threading.active_count()
+    before = set(threading.enumerate())
 
     async def main():
         return [await L.stall_test(how, tasks=3, delay=0.05) for how in ("asyncio.sleep", "time.sleep", "to_thread")]
@@ -75,7 +76,7 @@ def test_stall_test_and_no_thread_left():
     coop, blocking, moved = asyncio.run(main())
     assert blocking.elapsed >= 0.15 and blocking.max_gap >= 0.14
     assert coop.max_gap < blocking.max_gap and moved.max_gap < blocking.max_gap
-    assert threading.active_count() == before
+    assert threads_left(before, timeout=2) == []
     with pytest.raises(ValueError):
         asyncio.run(L.stall_test("nonsense", tasks=1, delay=0.01))
 

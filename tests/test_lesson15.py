@@ -1,22 +1,19 @@
 """Tests of lesson 15: the levels, their checks and the explorer widget driven from code."""
 
 import threading
-import time
 
 import pytest
 
+from threadlab.exercises import threads_left
 from threadlab.explorer_widget import ExplorerWidget
 from threadlab.lessons import lesson15 as L
 
 
 @pytest.fixture(autouse=True)
 def no_leaked_threads():
-    before = threading.active_count()
+    before = set(threading.enumerate())  # threads of earlier tests may still be ending: compare sets
     yield
-    deadline = time.monotonic() + 5
-    while threading.active_count() > before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert threading.active_count() == before
+    assert threads_left(before, timeout=5) == []
 
 
 @pytest.mark.parametrize("key", list(L.LEVELS))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Callable
@@ -106,3 +107,18 @@ def expect_equal(got, expected, what: str = "result"):
 def expect_between(got, low, high, what: str = "result"):
     if not (low <= got <= high):
         raise AssertionError(f"{what}: expected between {low} and {high}, got {got!r}")
+
+
+def threads_left(before, timeout: float = 0.0) -> list[threading.Thread]:
+    """Threads alive now that were not in ``before`` (a set from ``threading.enumerate()``).
+
+    Waits up to ``timeout`` seconds for them to finish first. Comparing sets, not
+    ``threading.active_count()``, keeps the answer right while threads started earlier by someone
+    else (Jupyter, an earlier test) come and go.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.01)

@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from threadlab.exercises import check, expect_equal
+from threadlab.exercises import check, expect_equal, threads_left
 from threadlab.plotting import new_figure
 from threadlab.timeline import Timeline
 
@@ -532,7 +532,7 @@ def check_pool_map(pool_map) -> object:
     """Exercise 8.1: pool_map(fn, items, workers) -> [fn(x) for x in items], on a queue-fed pool."""
 
     def test():
-        before = threading.active_count()
+        before = set(threading.enumerate())
         items = list(range(12))
         start = time.perf_counter()
         got = pool_map(_slow_square, items, 4)
@@ -543,8 +543,7 @@ def check_pool_map(pool_map) -> object:
                 f"12 tasks of 0.05 s on 4 workers took {elapsed:.2f} s (ideal 0.15 s): "
                 "do the workers really run at the same time?"
             )
-        time.sleep(0.05)
-        if threading.active_count() > before:
+        if threads_left(before, timeout=0.5):
             raise AssertionError("threads are still running after pool_map returned: did every worker get a sentinel?")
         expect_equal(pool_map(str, [], 3), [], "pool_map(str, [], 3)")
         expect_equal(pool_map(str, [1, 2, 3], 1), ["1", "2", "3"], "pool_map(str, [1, 2, 3], 1)")
