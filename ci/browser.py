@@ -1,16 +1,28 @@
 """Test the course as a learner sees it: JupyterLab in a real (headless) browser.
 
-For every notebook in ``notebooks/`` and ``solutions/``: open it in JupyterLab, restart the kernel
-and run all cells through the Run menu, wait until every cell has run, and fail when a cell shows
-an error it should not, or a widget shows "Error displaying widget". Then move every slider of
-every ``Experiment`` widget with the keyboard, as a person would, and check that its plot and its
-summary changed on the page. A screenshot of each notebook goes to ``screenshots/`` (ignored by git).
+For every notebook in ``notebooks/`` and ``solutions/``: open it in JupyterLab, clear its outputs,
+restart the kernel and run all cells through the menus, wait until the kernel is idle with no cell
+queued, save it, and fail when a cell shows an error it should not (or a ``raises-exception`` cell
+does not raise), a cell did not run, or a widget shows "Error displaying widget". Then use every
+widget as a person does and check that the page changes:
 
-JupyterLab is started the way ``python3 ci/course.py open`` starts it (127.0.0.1, a free port,
-a token), on a copy of the repo so autosave changes nothing here. The browser is Debian's
-``chromium``, driven by the ``playwright`` package (never its own browser download).
+- every slider of every ``threadlab`` Experiment (keyboard on the slider handle): the readout, the
+  plot image and the summary line must all change;
+- lesson 13's Fibonacci app: type n, click Start, see it compute, click Stop, see it stop, then a
+  small n runs to the end and shows F(n);
+- lesson 15's explorers: reset, step a thread, "find a bug for me", replay the bug's first step.
 
-    python3 ci/browser.py [NOTEBOOK ...]
+For every lab with a learner version in ``labs/``: run the cells above its first exercise, type a
+wrong answer (the reference solution with its body replaced by ``return None``), run the check and
+see it fail; type the reference solution, run the check and see it pass.
+
+JupyterLab is started with ``course.lab_command()``, exactly as ``python3 ci/course.py open`` starts
+it (127.0.0.1, a free port, a token), on a copy of the repo so autosave changes nothing here. The
+browser is Debian's ``chromium`` driven by the ``playwright`` package (never its own download).
+Screenshots go to ``screenshots/`` (ignored by git).
+
+    python3 ci/browser.py [NOTEBOOK ...] [--jobs 2]
+    python3 ci/browser.py --self-test     # breaks the Experiment slider callback in a copy: must be caught
 """
 
 from __future__ import annotations
@@ -18,17 +30,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import re
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
-
-import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "ci"))
@@ -39,19 +53,111 @@ SHOTS = ROOT / "screenshots"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+    "--disable-dev-shm-usage",
 ]
-# an IPython error (not a traceback printed on purpose by a lesson): "NameError     Traceback (most recent call last)"
-IPYTHON_ERROR = re.compile(r"^\s*-*\s*\w+\s{2,}Traceback \(most recent call last\)", re.M)
+RUN_TIMEOUT = 180.0     # seconds for one notebook's Run All (lessons take under 45 s on a 2-core machine)
+WIDGET_TIMEOUT = 60.0   # seconds for a widget to show the effect of one action
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
 
 def say(message: str) -> None:
     print(f"[browser] {message}", flush=True)
 
 
+# ---------------------------------------------------------------- pure helpers (tests/test_browser_tools.py)
+
+def default_notebooks(root: Path = ROOT) -> list[Path]:
+    return sorted((root / "notebooks").glob("*.ipynb")) + sorted((root / "solutions").glob("*/*.ipynb"))
+
+
+def lab_notebooks(root: Path = ROOT) -> list[Path]:
+    """Learner versions of the labs that have a reference version next to them."""
+    return [p for p in sorted((root / "labs").glob("*/*.ipynb"))
+            if (root / "solutions" / p.parent.name / p.name).exists()]
+
+
+def code_cells(nb: dict) -> list[tuple[int, dict]]:
+    return [(i, c) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"]
+
+
+def source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def run_problems(nb: dict) -> list[str]:
+    """What is wrong with a notebook (as saved by JupyterLab) after Run All.
+
+    A cell shows an error but is not tagged ``raises-exception``, a tagged cell shows none, or a
+    non-empty code cell has no execution count (it never ran).
+    """
+    problems = []
+    for i, cell in code_cells(nb):
+        tags = cell.get("metadata", {}).get("tags", [])
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if errors and "raises-exception" not in tags:
+            e = errors[0]
+            problems.append(f"cell {i} shows an error: {e.get('ename')}: {e.get('evalue', '')[:200]}")
+        elif not errors and "raises-exception" in tags and cell.get("execution_count") is not None:
+            problems.append(f"cell {i} is tagged raises-exception but shows no error")
+        if cell.get("execution_count") is None and source(cell).strip():
+            problems.append(f"cell {i} did not run")
+    return problems
+
+
+def solution_answers(solution_cell_source: str) -> tuple[str, str] | None:
+    """(wrong answer, right answer) for an exercise whose solution region is inside a function.
+
+    The right answer is the reference solution; the wrong one is the same code with the solution
+    region replaced by ``return None`` at the region's indentation. None when the region is not
+    indented (not inside a function), so ``return None`` would not be valid code.
+    """
+    lines = solution_cell_source.splitlines()
+    starts = [k for k, line in enumerate(lines) if line.strip() == BEGIN]
+    ends = [k for k, line in enumerate(lines) if line.strip() == END]
+    if not starts or len(starts) != len(ends):
+        return None
+    indent = lines[starts[0]][: len(lines[starts[0]]) - len(lines[starts[0]].lstrip())]
+    if not indent:
+        return None
+    wrong = lines[: starts[0]] + [f"{indent}return None  # a wrong answer"] + lines[ends[0] + 1:]
+    right = [line for line in lines if line.strip() not in (BEGIN, END)]
+    return "\n".join(wrong) + "\n", "\n".join(right) + "\n"
+
+
+def first_exercise(solution_nb: dict) -> tuple[int, str, str, str] | None:
+    """(index of the solution cell, its grade_id, wrong answer, right answer) of the first exercise
+    that a wrong answer can be made for, when the next code cell is its autograded check."""
+    cells = solution_nb["cells"]
+    for i, cell in enumerate(cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] != "code" or not meta.get("solution"):
+            continue
+        answers = solution_answers(source(cell))
+        nxt = next((c for c in cells[i + 1:] if c["cell_type"] == "code"), None)
+        if answers and nxt is not None and nxt.get("metadata", {}).get("nbgrader", {}).get("grade"):
+            return i, meta.get("grade_id", f"cell {i}"), *answers
+    return None
+
+
+def longest_first(paths: list[Path]) -> list[Path]:
+    """Order the work so the longest notebooks start first (two workers finish together)."""
+    def weight(p: Path) -> float:
+        try:
+            nb = json.loads(p.read_text())
+        except (OSError, ValueError):
+            return 0
+        slow = 2.0 if re.match(r"(09|10|11)-", p.name) or p.parent.name.startswith("lab") else 1.0
+        return slow * len(code_cells(nb))
+    return sorted(paths, key=weight, reverse=True)
+
+
+# ---------------------------------------------------------------- the server
+
 def ensure_chromium() -> None:
     if Path(CHROMIUM).exists():
         return
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("apt-get") is None:
         sys.exit(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)")
     say("installing Debian's chromium (once)")
     for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
@@ -59,212 +165,512 @@ def ensure_chromium() -> None:
             sys.exit(f"failed: {' '.join(cmd)}")
 
 
-def default_notebooks() -> list[Path]:
-    return sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*/*.ipynb"))
-
-
-def copy_repo(dest: Path) -> None:
-    for folder in ("notebooks", "solutions", "labs"):
-        if (ROOT / folder).exists():
-            shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-
-
 class Lab:
-    """A JupyterLab server on a copy of the repo, started like `course.py open` starts it."""
+    """A JupyterLab server on a copy of the repo, started like `course.py open` starts it.
 
-    def __init__(self):
+    ``break_widgets``: the copy gets its own threadlab in which moving an Experiment's slider
+    does nothing (for --self-test).
+    """
+
+    def __init__(self, break_widgets: bool = False):
         self.dir = Path(tempfile.mkdtemp(prefix="course-browser-"))
-        copy_repo(self.dir)
-        self.port, self.token = course.free_port(), secrets.token_hex(16)
+        for folder in ("notebooks", "solutions", "labs"):
+            if (ROOT / folder).exists():
+                shutil.copytree(ROOT / folder, self.dir / folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
         env = course.jupyter_env()
         env["JUPYTER_CONFIG_DIR"] = str(self.dir / ".jupyter")
         env["JUPYTER_RUNTIME_DIR"] = str(self.dir / ".runtime")
+        if break_widgets:
+            shutil.copytree(ROOT / "threadlab", self.dir / "threadlab", ignore=shutil.ignore_patterns("__pycache__"))
+            widgets = self.dir / "threadlab" / "widgets.py"
+            text = widgets.read_text()
+            hook = "    def _on_change(self, change):\n"
+            if hook not in text:
+                sys.exit("self-test: Experiment._on_change not found in threadlab/widgets.py")
+            broken = hook + "        return  # broken on purpose by ci/browser.py --self-test\n"
+            widgets.write_text(text.replace(hook, broken))
+            env["PYTHONPATH"] = str(self.dir)  # the kernels import the broken copy
+        self.port, self.token = course.free_port(), secrets.token_hex(16)
         self.log = open(self.dir / "server.log", "w")
         self.proc = subprocess.Popen(
             course.lab_command(self.port, self.token, browser=False, root=self.dir),
             cwd=self.dir, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         self.base = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"{self.base}/api/status?token={self.token}", timeout=2):
-                    return
+                self.api("status")
+                return
             except OSError:
                 if self.proc.poll() is not None:
                     break
                 time.sleep(0.3)
         log = (self.dir / "server.log").read_text()[-3000:]
         self.close()
-        sys.exit("JupyterLab did not start within 60 s; its log:\n" + log)
+        sys.exit("JupyterLab did not start within 90 s; its log:\n" + log)
 
-    def url(self, rel: str) -> str:
-        return f"{self.base}/lab/tree/{rel}?token={self.token}&reset"
+    def api(self, path: str, method: str = "GET", timeout: float = 10):
+        req = urllib.request.Request(f"{self.base}/api/{path}", method=method,
+                                     headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            body = response.read()
+        return json.loads(body) if body else None
 
-    def shutdown_kernels(self):
-        req = urllib.request.Request(f"{self.base}/api/kernels?token={self.token}")
-        with urllib.request.urlopen(req, timeout=5) as response:
-            kernels = json.load(response)
-        for kernel in kernels:
-            urllib.request.urlopen(urllib.request.Request(
-                f"{self.base}/api/kernels/{kernel['id']}?token={self.token}", method="DELETE"), timeout=10)
+    def url(self, rel: str, workspace: str) -> str:
+        return f"{self.base}/lab/workspaces/{workspace}/tree/{urllib.parse.quote(rel)}?reset&token={self.token}"
+
+    def notebook(self, rel: str) -> dict:
+        """The notebook's model from the contents API (retried: a save in progress can fail a read)."""
+        for attempt in range(20):
+            try:
+                return self.api(f"contents/{urllib.parse.quote(rel)}?content=1")
+            except urllib.error.HTTPError:
+                if attempt == 19:
+                    raise
+                time.sleep(0.25)
+
+    def shutdown_kernel_of(self, rel: str) -> None:
+        for session in self.api("sessions"):
+            if session.get("path") == rel:
+                self.api(f"sessions/{session['id']}", method="DELETE")
 
     def close(self):
         self.proc.terminate()
         try:
-            self.proc.wait(10)
+            self.proc.wait(15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
+        SHOTS.mkdir(exist_ok=True)
+        shutil.copy(self.dir / "server.log", SHOTS / "server.log")  # for a failure's post-mortem
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def expected_errors(path: Path) -> list[int]:
-    """Indices (among all cells) of cells that are meant to raise."""
-    nb = nbformat.read(path, as_version=4)
-    return [i for i, c in enumerate(nb.cells) if "raises-exception" in c.get("metadata", {}).get("tags", [])]
+# ---------------------------------------------------------------- driving JupyterLab
+
+IDLE_JS = """() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
+                   .some(e => /\\| Idle$/.test(e.textContent.trim()))"""
+
+# Run All has finished when the kernel is idle, no cell is queued or running ([*]) and every visible
+# prompt has a number, or a cell shows an error (JupyterLab then skips the cells after it).
+# Cells whose input is collapsed show an empty prompt; the saved notebook is checked for them.
+RUN_DONE_JS = """() => {
+    const idle = [...document.querySelectorAll('.jp-StatusBar-TextItem')]
+        .some(e => /\\| Idle$/.test(e.textContent.trim()));
+    const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
+        .map(e => e.textContent.trim()).filter(t => t !== '');
+    const queued = prompts.some(t => t === '[*]:');
+    const numbered = prompts.every(t => /^\\[\\d+\\]:$/.test(t));
+    const error = [...document.querySelectorAll('.jp-OutputArea-output')]
+        .some(o => /Traceback \\(most recent call last\\)/.test(o.textContent));
+    return idle && !queued && (numbered || error);
+}"""
 
 
-def code_cell_count(path: Path) -> int:
-    nb = nbformat.read(path, as_version=4)
-    return sum(1 for c in nb.cells if c.cell_type == "code" and c.source.strip())
+def menu(page, title: str, command: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=title).first.click()
+    page.locator(f'.lm-Menu-item[data-command="{command}"]').click()
 
 
-def wait_idle(page, timeout_ms: int = 60_000):
-    page.wait_for_function(
-        """() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
-                .some(e => /\\| Idle$/.test(e.textContent.trim()))""",
-        timeout=timeout_ms,
-    )
+def wait_until(page, js: str, timeout: float, stable: float = 0.0, arg=None) -> bool:
+    """Poll ``js`` in the page until it has been true for ``stable`` seconds; False on timeout."""
+    deadline = time.monotonic() + timeout
+    since = None
+    while time.monotonic() < deadline:
+        ok = page.evaluate(js, arg) if arg is not None else page.evaluate(js)
+        now = time.monotonic()
+        if ok:
+            since = since if since is not None else now
+            if now - since >= stable:
+                return True
+        else:
+            since = None
+        page.wait_for_timeout(200)
+    return False
 
 
-def run_all(page, cells: int, timeout_s: float):
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator('.lm-Menu-item[data-command="runmenu:restart-and-run-all"]').click()
+def open_notebook(page, lab: Lab, rel: str, workspace: str) -> None:
+    page.goto(lab.url(rel, workspace))
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+    if not wait_until(page, IDLE_JS, 90):
+        raise RuntimeError("the kernel did not become idle within 90 s of opening the notebook")
+
+
+def run_all(page, lab: Lab, rel: str) -> dict:
+    """Clear outputs, Restart Kernel and Run All Cells, wait, save; return the saved notebook."""
+    menu(page, "Edit", "editmenu:clear-all")
+    menu(page, "Run", "runmenu:restart-and-run-all")
     page.locator(".jp-Dialog-button.jp-mod-accept").click()
-    # every non-empty code cell shows a number in its prompt, none shows [*]
-    page.wait_for_function(
-        """(n) => {
-            const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
-                .map(e => e.textContent.trim());
-            const done = prompts.filter(t => /^\\[\\d+\\]:$/.test(t)).length;
-            return done >= n && !prompts.some(t => t === '[*]:');
-        }""",
-        arg=cells,
-        timeout=timeout_s * 1000,
-    )
-    wait_idle(page)
+    # the run has started once a prompt shows [*] or a number (clearing left them all empty: [ ]:)
+    page.wait_for_function("""() => [...document.querySelectorAll('.jp-Notebook .jp-InputPrompt')]
+        .some(e => /^\\[(\\*|\\d+)\\]:$/.test(e.textContent.trim()))""", timeout=60_000)
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while True:
+        if not wait_until(page, RUN_DONE_JS, deadline - time.monotonic(), stable=1.0):
+            raise RuntimeError(f"Run All did not finish within {RUN_TIMEOUT:.0f} s")
+        before = lab.notebook(rel)["last_modified"]
+        menu(page, "File", "docmanager:save")
+        nb = None
+        for _ in range(100):
+            model = lab.notebook(rel)
+            if model["last_modified"] != before:
+                nb = model["content"]
+                break
+            time.sleep(0.1)
+        if nb is None:
+            raise RuntimeError("saving the notebook from the File menu changed nothing on disk")
+        problems = run_problems(nb)
+        if not any(p.endswith("did not run") for p in problems) or time.monotonic() > deadline:
+            return nb
+        if any("shows an error" in p for p in problems):
+            return nb  # JupyterLab stops at an unexpected error: the cells after it did not run (reported)
+        # else a cell with collapsed input (a solution) may still be running: its prompt is not shown
+        page.wait_for_timeout(1000)
 
 
-def cell_errors(page) -> list[int]:
-    """Indices of cells whose output shows an IPython error."""
-    texts = page.evaluate(
-        """() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].map(c =>
-              [...c.querySelectorAll('.jp-OutputArea-output')].map(o => o.textContent).join('\\n'))"""
-    )
-    return [i for i, t in enumerate(texts) if IPYTHON_ERROR.search(t)]
+# ---------------------------------------------------------------- widgets
+
+EXPERIMENT_STATE_JS = """(el) => {
+    const img = el.querySelector('img.threadlab-plot');
+    const status = el.querySelector('.threadlab-status');
+    return {src: img ? img.src : null, status: status ? status.textContent : null,
+            readouts: [...el.querySelectorAll('.widget-readout')].map(r => r.textContent.trim())};
+}"""
+
+EXPERIMENT_CHANGED_JS = """([el, before, k]) => {
+    const img = el.querySelector('img.threadlab-plot');
+    const status = el.querySelector('.threadlab-status').textContent;
+    const readout = el.querySelectorAll('.widget-readout')[k].textContent.trim();
+    return readout !== before.readouts[k] && !!img && img.src !== before.src
+        && status !== before.status && !status.includes('running');
+}"""
 
 
-def check_experiments(page, problems: list[str]) -> int:
-    """Move the first slider of every Experiment with the keyboard; its plot and summary must change."""
+def check_experiments(page) -> tuple[list[str], list[str]]:
+    """Move every slider of every Experiment one step with the keyboard; readout, plot and summary
+    must change. Returns (what was checked, problems)."""
+    checked, problems = [], []
     experiments = page.locator(".threadlab-experiment")
     for i in range(experiments.count()):
         exp = experiments.nth(i)
         exp.scroll_into_view_if_needed()
-        plot, status = exp.locator("img.threadlab-plot"), exp.locator(".threadlab-status")
-        before = (plot.get_attribute("src"), status.text_content())
-        handle = exp.locator(".noUi-handle").first
-        label = exp.locator(".widget-readout").first
-        old_value = label.text_content()
-        handle.focus()
-        handle.press("ArrowLeft" if old_value.strip() not in ("0", "1") else "ArrowRight")
+        title = (exp.locator("b").first.text_content() or f"experiment {i + 1}").strip()
+        sliders = exp.locator(".widget-slider")
+        for k in range(sliders.count()):
+            handle = sliders.nth(k).locator(".noUi-handle").first
+            name = (sliders.nth(k).locator(".widget-label").first.text_content() or f"slider {k + 1}").strip()
+            before = exp.evaluate(EXPERIMENT_STATE_JS)
+            value, low = handle.get_attribute("aria-valuenow"), handle.get_attribute("aria-valuemin")
+            key = "ArrowRight" if value is not None and float(value) <= float(low or 0) else "ArrowLeft"
+            handle.focus()
+            handle.press(key)
+            ok = wait_until(page, EXPERIMENT_CHANGED_JS, WIDGET_TIMEOUT, arg=[exp.element_handle(), before, k])
+            after = exp.evaluate(EXPERIMENT_STATE_JS)
+            move = f"{name} {before['readouts'][k]}->{after['readouts'][k]}"
+            if not ok:
+                what = [w for w, changed in (("readout", after["readouts"][k] != before["readouts"][k]),
+                                             ("plot", after["src"] != before["src"]),
+                                             ("summary", after["status"] != before["status"])) if not changed]
+                problems.append(f"'{title}': {key} on slider '{name}' did not change its {', '.join(what) or 'state'} "
+                                f"within {WIDGET_TIMEOUT:.0f} s (summary: {(after['status'] or '')[:120]!r})")
+            elif "error" in (after["status"] or ""):
+                problems.append(f"'{title}': slider '{name}' ended in an error: {after['status'][:200]}")
+            else:
+                checked.append(move)
+    return checked, problems
+
+
+def text_of(locator) -> str:
+    return " ".join((locator.text_content() or "").split())
+
+
+def wait_text(locator, pattern: str, timeout: float = WIDGET_TIMEOUT) -> str:
+    """Wait until the element's text matches ``pattern``; return the text (raise on timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = text_of(locator)
+        if re.search(pattern, text):
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"expected text matching {pattern!r}, page shows {text[:200]!r}")
+        time.sleep(0.1)
+
+
+def check_fibonacci_app(page) -> tuple[list[str], list[str]]:
+    """Lesson 13's app: type n, Start, see it compute and the progress bar move, Stop, see it stop;
+    a small n runs to the end."""
+    apps = page.locator(".jp-OutputArea-output:has(button:text-is('Start')):has(button:text-is('Stop'))")
+    checked, problems = [], []
+    for i in range(apps.count()):
+        app = apps.nth(i)
+        app.scroll_into_view_if_needed()
+        start = app.locator("button", has_text=re.compile(r"^\s*Start\s*$"))
+        stop = app.locator("button", has_text=re.compile(r"^\s*Stop\s*$"))
+        n_box = app.locator(".widget-text input").first
+        bar = app.locator(".progress-bar").first
         try:
-            page.wait_for_function(
-                """([el, src, text]) => {
-                    const img = el.querySelector('img.threadlab-plot');
-                    const st = el.querySelector('.threadlab-status').textContent;
-                    return img && img.src !== src && st !== text && !st.includes('running');
-                }""",
-                arg=[exp.element_handle(), before[0], before[1]],
-                timeout=90_000,
-            )
-        except Exception:
-            problems.append(f"experiment {i + 1}: moving its slider ({old_value} -> {label.text_content()}) "
-                            "did not change both its plot and its summary within 90 s")
-            continue
-        if "error" in (status.text_content() or ""):
-            problems.append(f"experiment {i + 1}: the slider move ended in an error: {status.text_content()}")
-    return experiments.count()
+            if not start.is_enabled():  # still running from the notebook: stop it first
+                stop.click()
+                page.wait_for_function("(b) => !b.disabled", arg=start.element_handle(), timeout=WIDGET_TIMEOUT * 1000)
+            n_box.fill("1000000")
+            n_box.press("Enter")
+            start.click()
+            wait_text(app, r"computing F\(1,000,000\)")
+            page.wait_for_function("(b) => parseFloat(b.style.width || '0') > 0", arg=bar.element_handle(),
+                                   timeout=WIDGET_TIMEOUT * 1000)
+            if not stop.is_enabled():
+                raise AssertionError("Stop is not enabled while the app computes")
+            stop.click()
+            wait_text(app, r"stopped at step [\d,]+ of 1,000,000")
+            page.wait_for_function("(b) => !b.disabled", arg=start.element_handle(), timeout=WIDGET_TIMEOUT * 1000)
+            n_box.fill("1000")
+            n_box.press("Enter")
+            start.click()
+            wait_text(app, r"F\(1,000\) = \d")
+            page.wait_for_function("(b) => parseFloat(b.style.width) >= 99.9", arg=bar.element_handle(),
+                                   timeout=WIDGET_TIMEOUT * 1000)
+            checked.append("Fibonacci app: Start/progress/Stop/result")
+        except Exception as exc:
+            problems.append(f"Fibonacci app {i + 1}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+    return checked, problems
 
 
-def check_notebook(browser, lab: Lab, path: Path) -> tuple[list[str], str]:
+def check_explorers(page) -> tuple[list[str], list[str]]:
+    """Lesson 15's explorers: reset, step thread 0, find a bug, replay its first step."""
+    explorers = page.locator(".jp-OutputArea-output:has(button:has-text('find a bug for me'))")
+    checked, problems = [], []
+    for i in range(explorers.count()):
+        ex = explorers.nth(i)
+        ex.scroll_into_view_if_needed()
+        try:
+            title = text_of(ex.locator("b").first)
+            ex.locator("button", has_text="reset").click()
+            wait_text(ex, r"schedule so far: \(empty\) \(0 steps\)")
+            column = ex.locator(".widget-html").nth(1)  # thread 0's code (the first HTML is the title)
+            before = text_of(column)
+            ex.locator("button", has_text="step thread 0").click()
+            wait_text(ex, r"schedule so far: 0 \(1 steps\)")
+            if text_of(column) == before:
+                raise AssertionError("stepping thread 0 did not change its column (line, instruction)")
+            ex.locator("button", has_text="find a bug for me").click()
+            found = wait_text(ex, r"schedule so far: \(empty\).*(found|no )")
+            replay = ex.locator("button", has_text="replay the bug")
+            if not replay.is_enabled():
+                raise AssertionError(f"the search found no bug to replay: {found[-200:]!r}")
+            replay.click()
+            wait_text(ex, r"schedule so far: \d \(1 steps\)")
+            checked.append(f"explorer '{title[:40]}': reset/step/find a bug/replay")
+        except Exception as exc:
+            problems.append(f"explorer {i + 1}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+    return checked, problems
+
+
+# ---------------------------------------------------------------- labs
+
+def type_into_cell(page, cell, text: str) -> None:
+    """Replace a code cell's text as a person does: click in it, select all, type (paste) the new code."""
+    editor = cell.locator(".cm-content").first
+    editor.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(text)  # like a paste: no auto-indent or bracket closing by the editor
+
+
+def run_cell_and_check(page, solution_cell, check_cell) -> str:
+    """Shift+Enter in the solution cell, then in the check cell; return the check cell's output."""
+    solution_cell.locator(".cm-content").first.click()
+    page.keyboard.press("Shift+Enter")
+    check_cell.locator(".cm-content").first.click()
+    page.keyboard.press("Shift+Enter")
+    prompt = check_cell.locator(".jp-InputPrompt")
+    page.wait_for_function("(p) => /^\\[\\d+\\]:$/.test(p.textContent.trim())", arg=prompt.element_handle(),
+                           timeout=WIDGET_TIMEOUT * 1000)
+    return text_of(check_cell.locator(".jp-OutputArea"))
+
+
+def check_lab_exercise(page, lab: Lab, rel: str, solution: Path) -> tuple[list[str], list[str]]:
+    """In the learner version: run the cells above the first exercise, type a wrong answer and see
+    its check fail, type the reference answer and see it pass."""
+    exercise = first_exercise(json.loads(solution.read_text()))
+    if exercise is None:
+        return [], [f"no exercise with a solution inside a function in {solution.relative_to(ROOT)}"]
+    index, grade_id, wrong, right = exercise
+    learner = lab.notebook(rel)["content"]
+    ids = [c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in learner["cells"]]
+    if grade_id not in ids:
+        return [], [f"the learner version has no cell {grade_id!r}"]
+    k = ids.index(grade_id)
+    check_k = next(j for j in range(k + 1, len(learner["cells"])) if learner["cells"][j]["cell_type"] == "code")
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    cell, check = cells.nth(k), cells.nth(check_k)
+    cell.scroll_into_view_if_needed()
+    cell.locator(".jp-InputPrompt").click()  # select the exercise cell
+    menu(page, "Run", "notebook:run-all-above")
+    wait_until(page, RUN_DONE_JS, RUN_TIMEOUT, stable=1.0)
+    problems, checked = [], []
+    type_into_cell(page, cell, wrong)
+    out = run_cell_and_check(page, cell, check)
+    if "✘" not in out:
+        problems.append(f"{grade_id}: a wrong answer (return None) was not reported as failing: {out[:300]!r}")
+    else:
+        checked.append(f"{grade_id}: wrong answer fails")
+    type_into_cell(page, cell, right)
+    out = run_cell_and_check(page, cell, check)
+    if "✘" in out or "✔" not in out or "Traceback" in out:
+        problems.append(f"{grade_id}: the reference answer was not reported as passing: {out[:300]!r}")
+    else:
+        checked.append(f"{grade_id}: reference answer passes")
+    return checked, problems
+
+
+# ---------------------------------------------------------------- one notebook, workers, main
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    try:
+        page.screenshot(path=str(SHOTS / f"{name}.png"))
+    except Exception as exc:
+        say(f"screenshot {name}.png failed: {exc}")
+
+
+def check_notebook(browser, lab: Lab, path: Path, workspace: str, lab_exercise: bool = False) -> tuple[list[str], str]:
     rel = path.relative_to(ROOT).as_posix()
+    name = ("exercise-" if lab_exercise else "") + path.stem
     problems: list[str] = []
+    checked: list[str] = []
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.set_default_timeout(30_000)
-    console_errors = []
-    page.on("pageerror", lambda e: console_errors.append(str(e)))
+    page_errors: list[str] = []
+    page.on("pageerror", lambda e: page_errors.append(str(e)))
     start = time.perf_counter()
+    detail = "did not finish"
     try:
-        page.goto(lab.url(rel))
-        wait_idle(page)
-        run_all(page, code_cell_count(path), timeout_s=240)
-        wanted = expected_errors(path)
-        shown = cell_errors(page)
-        for i in sorted(set(shown) - set(wanted)):
-            problems.append(f"cell {i} shows an error")
-        for i in sorted(set(wanted) - set(shown)):
-            problems.append(f"cell {i} should raise (tagged raises-exception) but shows no error")
-        body = page.locator("body").text_content()
-        for bad in ("Error displaying widget", "model not found"):
-            if bad in body:
-                problems.append(f"a widget shows '{bad}'")
-        n = check_experiments(page, problems)
-        detail = f"{code_cell_count(path)} cells run, {len(wanted)} expected errors, {n} slider widgets moved"
-        SHOTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(SHOTS / (path.stem + ".png")), full_page=False)
+        open_notebook(page, lab, rel, workspace)
+        if lab_exercise:
+            solution = ROOT / "solutions" / path.parent.name / path.name
+            checked, problems = check_lab_exercise(page, lab, rel, solution)
+            detail = "; ".join(checked) or "no exercise checked"
+        else:
+            nb = run_all(page, lab, rel)
+            problems += run_problems(nb)
+            n_code = len([c for _, c in code_cells(nb) if source(c).strip()])
+            tagged = sum("raises-exception" in c.get("metadata", {}).get("tags", []) for _, c in code_cells(nb))
+            body = page.locator("body").text_content() or ""
+            widgets = page.locator(".jp-OutputArea-output .widget-box, .jp-OutputArea-output .jupyter-widgets").count()
+            for bad in ("Error displaying widget", "Model not found", "model not found"):
+                if bad in body:
+                    problems.append(f"a widget shows '{bad}'")
+            for check in (check_experiments, check_fibonacci_app, check_explorers):
+                c, p = check(page)
+                checked += c
+                problems += p
+            detail = (f"{n_code} cells run, {tagged} expected errors, {widgets} widget views rendered"
+                      + (f"; {'; '.join(checked)}" if checked else ""))
     except Exception as exc:
-        problems.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
-        detail = "did not finish"
-        try:
-            SHOTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(SHOTS / (path.stem + "-FAILED.png")))
-        except Exception:
-            pass
+        problems.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
     finally:
+        shot(page, name + ("-FAILED" if problems else ""))
         page.close()
-        lab.shutdown_kernels()
-    problems += [f"browser console: {e}" for e in console_errors[:3]]
+        try:
+            lab.shutdown_kernel_of(rel)
+        except OSError:
+            pass
+    problems += [f"browser page error: {e[:200]}" for e in page_errors[:3]]
     return problems, f"{time.perf_counter() - start:5.1f} s  {rel}: {detail}"
+
+
+def run_suite(lab: Lab, jobs: list[tuple[Path, bool]], workers: int) -> list[tuple[list[str], str]]:
+    """Check the jobs on ``workers`` browsers in parallel (one playwright per thread)."""
+    from playwright.sync_api import sync_playwright
+
+    todo: queue.Queue = queue.Queue()
+    for job in jobs:
+        todo.put(job)
+    results: list[tuple[list[str], str]] = []
+    lock = threading.Lock()
+
+    def worker(n: int):
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                while True:
+                    try:
+                        path, exercise = todo.get_nowait()
+                    except queue.Empty:
+                        break
+                    problems, line = check_notebook(browser, lab, path, f"browser-test-{n}", exercise)
+                    with lock:
+                        results.append((problems, line))
+                        say(("ok     " if not problems else "FAILED ") + line)
+                        for problem in problems:
+                            say(f"         - {problem}")
+                browser.close()
+        except Exception as exc:  # the browser itself failed: every job left fails
+            with lock:
+                say(f"worker {n} failed: {type(exc).__name__}: {exc}")
+                while not todo.empty():
+                    path, _ = todo.get_nowait()
+                    results.append(([f"not run: {exc}"], f"  0.0 s  {path.relative_to(ROOT)}: not run"))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def self_test(workers: int) -> int:
+    """Break Experiment's slider callback in a copy of threadlab; the suite must catch it."""
+    say("self-test: the Experiment slider callback does nothing in this copy; the slider checks must fail")
+    lab = Lab(break_widgets=True)
+    try:
+        results = run_suite(lab, [(ROOT / "notebooks" / "01-why-concurrency.ipynb", False)], workers)
+    finally:
+        lab.close()
+    problems = [p for ps, _ in results for p in ps]
+    caught = any("did not change" in p and "slider" in p for p in problems)
+    others = [p for p in problems if not ("did not change" in p and "slider" in p)]
+    if caught and not others:
+        print("self-test passed: the broken slider callback was caught, nothing else failed")
+        return 0
+    print(f"self-test FAILED: caught={caught}, other problems={others}")
+    return 1
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/, solutions/ and the labs")
+    parser.add_argument("--jobs", type=int, default=2, help="browsers (and kernels) at once (default 2)")
+    parser.add_argument("--self-test", action="store_true", help="check that a broken widget callback is caught")
     args = parser.parse_args(argv)
-    paths = [p.resolve() for p in args.notebooks] or default_notebooks()
     ensure_chromium()
-    from playwright.sync_api import sync_playwright
-
+    if args.self_test:
+        return self_test(1)
+    if args.notebooks:
+        paths = [p.resolve() for p in args.notebooks]
+        jobs = [(p, p.relative_to(ROOT).parts[0] == "labs") for p in paths]
+    else:
+        jobs = [(p, False) for p in longest_first(default_notebooks())] + [(p, True) for p in lab_notebooks()]
     start = time.perf_counter()
+    if SHOTS.exists():
+        for old in SHOTS.glob("*.png"):
+            old.unlink()
     lab = Lab()
-    failed = 0
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            for path in paths:
-                problems, line = check_notebook(browser, lab, path)
-                say(("ok     " if not problems else "FAILED ") + line)
-                for problem in problems:
-                    say(f"         - {problem}")
-                failed += bool(problems)
-            browser.close()
+        results = run_suite(lab, jobs, max(1, args.jobs))
     finally:
         lab.close()
-    say(f"screenshots in {SHOTS.relative_to(ROOT)}/: " + ", ".join(sorted(p.name for p in SHOTS.glob("*.png"))))
-    say(f"browser suite: {time.perf_counter() - start:.0f} s")
-    print(f"{len(paths) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    failed = sum(bool(problems) for problems, _ in results)
+    print()
+    for problems, line in sorted(results, key=lambda r: r[1].split("  ", 1)[-1]):
+        print(("ok     " if not problems else "FAILED ") + line)
+    shots = sorted(p.name for p in SHOTS.glob("*.png")) if SHOTS.exists() else []
+    print(f"screenshots in {SHOTS.relative_to(ROOT)}/: {', '.join(shots)}")
+    print(f"browser suite: {time.perf_counter() - start:.0f} s with {args.jobs} browsers")
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed or len(results) != len(jobs) else 0
 
 
 if __name__ == "__main__":
