@@ -1,0 +1,348 @@
+"""Lab 5 machinery: importing the learner's worker module, checking segments, judging a speedup.
+
+The learner writes the process worker into a module file (``primes_worker.py``, next to the
+notebook, with ``%%writefile``), because a function defined in a notebook cell cannot be
+imported by a child started with *spawn* or *forkserver* (lesson 10). The helpers here import
+that file afresh, run it in a pool that cannot hang, refuse notebook-defined workers before a
+*spawn* pool would hang on them, and measure what speedup this machine can give right now.
+
+Nothing here counts primes in parallel for the learner: the reference answers live only in the
+solutions notebook.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import multiprocessing
+import os
+import pickle
+import sys
+import time
+import types
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from threadlab.env import usable_cores
+from threadlab.lessons.lesson10 import QUIET, Elsewhere, time_copies
+from threadlab.scaling import amdahl, ideal_speedup
+from threadlab.workers import count_primes, noop
+
+MODULE = "primes_worker"  #: the module the learner writes with %%writefile
+FUNCTION = "count_primes_in"  #: the worker function it must define
+
+#: pi(10**k): how many primes there are below 10, 100, ..., 1 000 000
+PI = {10: 4, 100: 25, 1_000: 168, 10_000: 1_229, 100_000: 9_592, 1_000_000: 78_498}
+
+SPEED_N = 300_000  #: the speed test counts the primes below this ...
+SPEED_COUNT = 25_997  #: ... there are this many
+SPEED_PARTS = 16  #: ... in this many segments
+
+
+# --- the learner's module --------------------------------------------------------------------
+
+
+def fresh_import(name: str = MODULE, folder: str | os.PathLike | None = None) -> types.ModuleType:
+    """Import ``name``.py from ``folder`` (default: the current folder, the notebook's) afresh.
+
+    An edited module file is not re-read by ``import`` once the module is loaded, and a stale
+    ``__pycache__`` file written in the same second could be used instead of the new source:
+    drop the cached bytecode, then reload the module in place (or import it the first time).
+    A missing file means the ``%%writefile`` cell has not run yet, which is reported as
+    ``NotImplementedError`` (the checks show "not attempted").
+    """
+    folder = Path(folder or os.getcwd()).resolve()
+    path = folder / f"{name}.py"
+    if not path.exists():
+        raise NotImplementedError(f"{path.name} does not exist yet: run the %%writefile cell that writes it")
+    for stale in (folder / "__pycache__").glob(f"{name}.*.pyc"):
+        try:
+            stale.unlink()
+        except OSError:  # pragma: no cover - another process removed it first
+            pass
+    if not any(Path(p or os.getcwd()).resolve() == folder for p in sys.path if isinstance(p, str)):
+        sys.path.insert(0, str(folder))  # children started by spawn get the same sys.path
+    importlib.invalidate_caches()
+    module = sys.modules.get(name)
+    if module is not None and Path(getattr(module, "__file__", "") or "").resolve() == path:
+        # reload in place: the notebook's `primes_worker` (the same module object) sees the new code,
+        # and a function pickled by name is the one a worker process will import
+        return importlib.reload(module)
+    sys.modules.pop(name, None)
+    return importlib.import_module(name)
+
+
+def worker_function(name: str = MODULE, function: str = FUNCTION, folder=None):
+    """The learner's worker, freshly imported; a clear AssertionError if the module lacks it."""
+    module = fresh_import(name, folder)
+    fn = getattr(module, function, None)
+    if fn is None:
+        raise AssertionError(f"{name}.py defines no function {function}(segment). Hint: spell it exactly so.")
+    if getattr(fn, "__module__", None) != name:
+        raise AssertionError(f"{function} comes from {fn.__module__}, not from {name}.py: write it in the module "
+                             "yourself (importing someone else's is not the exercise)")
+    return fn
+
+
+def run_in_pool(method: str, name: str, function: str, args: list, processes: int = 2,
+                timeout: float = 30.0, folder=None) -> list:
+    """``[name.function(a) for a in args]``, computed by a fresh process pool using ``method``.
+
+    The workers import the module themselves (under spawn and forkserver they start from an
+    empty ``__main__``), exactly as the learner's own pool will. A ProcessPoolExecutor is used,
+    not a Pool: a worker that cannot import the module makes it fail fast (BrokenProcessPool)
+    where a Pool would restart dying workers for ever. Raises AssertionError with a hint.
+    """
+    fn = worker_function(name, function, folder)
+    ctx = multiprocessing.get_context(method)
+    pool = ProcessPoolExecutor(processes, mp_context=ctx)
+    try:
+        futures = [pool.submit(fn, a) for a in args]
+        return [f.result(timeout=timeout) for f in futures]
+    except BrokenProcessPool as exc:
+        raise AssertionError(f"the {method} workers could not run {name}.{function}: {exc}. Hint: the module "
+                             "must import on its own in a fresh Python (no names from the notebook)") from None
+    except FutureTimeout:
+        raise AssertionError(f"{name}.{function} took more than {timeout:g} s in a {method} worker") from None
+    finally:
+        processes_left = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes_left:
+            if proc.is_alive():
+                proc.kill()
+        for proc in processes_left:
+            proc.join(10)
+
+
+@contextmanager
+def refuse_notebook_functions():
+    """Inside the block, sending a function or class defined in the notebook to a process fails at once.
+
+    Under spawn/forkserver such a worker makes a ``multiprocessing.Pool`` hang for ever (its
+    workers die unpickling it and are restarted, lesson 10). Pickle sends a function as
+    "module + name"; here the pickler that multiprocessing uses refuses the module ``__main__``
+    with a ``PicklingError`` that names the function, so the pool reports it instead of hanging.
+    """
+    from multiprocessing.reduction import ForkingPickler
+
+    missing = object()
+    old = ForkingPickler.__dict__.get("reducer_override", missing)
+
+    def reducer_override(self, obj):
+        if isinstance(obj, (types.FunctionType, type)) and getattr(obj, "__module__", None) == "__main__":
+            raise pickle.PicklingError(
+                f"{obj.__qualname__} is defined in the notebook (module __main__): a spawned worker cannot "
+                "import it. Put process workers in a module file")
+        return NotImplemented
+
+    ForkingPickler.reducer_override = reducer_override
+    try:
+        yield
+    finally:
+        if old is missing:
+            del ForkingPickler.reducer_override
+        else:  # pragma: no cover - no Python version defines it today
+            ForkingPickler.reducer_override = old
+
+
+# --- segments --------------------------------------------------------------------------------
+
+
+def segment_problems(got, lo: int, hi: int, parts: int) -> list[str]:
+    """What is wrong with ``got`` as a split of [lo, hi) into ``parts`` balanced segments ([] if nothing)."""
+    call = f"split({lo}, {hi}, {parts})"
+    if not isinstance(got, (list, tuple)):
+        return [f"{call} should return a list of (lo, hi) pairs, got {type(got).__name__}"]
+    pairs = []
+    for item in got:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(v, int) for v in item)):
+            return [f"{call}: every segment must be a (lo, hi) pair of ints, got {item!r}"]
+        pairs.append(tuple(item))
+    if len(pairs) != parts:
+        return [f"{call}: expected {parts} segments, got {len(pairs)}"]
+    problems = []
+    if pairs[0][0] != lo:
+        problems.append(f"{call}: the first segment must start at {lo}, got {pairs[0]}")
+    if pairs[-1][1] != hi:
+        problems.append(f"{call}: the last segment must end at {hi} (hi itself excluded), got {pairs[-1]}")
+    for (a, b), (c, d) in zip(pairs, pairs[1:]):
+        if c > b:
+            problems.append(f"{call}: a gap between {(a, b)} and {(c, d)}: numbers {b}..{c - 1} are never counted")
+            break
+        if c < b:
+            problems.append(f"{call}: {(a, b)} and {(c, d)} overlap: numbers {c}..{b - 1} are counted twice")
+            break
+    if any(b < a for a, b in pairs):
+        problems.append(f"{call}: a segment ends before it starts: {[p for p in pairs if p[1] < p[0]][0]}")
+    sizes = [b - a for a, b in pairs]
+    if not problems and max(sizes) - min(sizes) > 1:
+        problems.append(f"{call}: segment sizes {min(sizes)}..{max(sizes)} differ by more than 1: balance them")
+    return problems
+
+
+def expect_split(got, lo: int, hi: int, parts: int) -> None:
+    """Raise AssertionError (learner-readable) unless ``got`` splits [lo, hi) into ``parts`` balanced segments."""
+    problems = segment_problems(got, lo, hi, parts)
+    if problems:
+        raise AssertionError(problems[0] + ". Hint: the boundaries lo + (hi - lo) * i // parts, i = 0..parts")
+
+
+def primes_below(n: int) -> int:
+    """The reference count (a sieve): how many primes are below ``n``."""
+    if n < 3:
+        return 0
+    sieve = bytearray([1]) * n
+    sieve[0:2] = b"\x00\x00"
+    for p in range(2, math.isqrt(n - 1) + 1):
+        if sieve[p]:
+            sieve[p * p::p] = bytes(len(range(p * p, n, p)))
+    return sum(sieve)
+
+
+def primes_between(lo: int, hi: int) -> int:
+    """The reference count for a segment: primes p with lo <= p < hi."""
+    return max(0, primes_below(max(hi, 0)) - primes_below(max(lo, 0))) if hi > lo else 0
+
+
+# --- speedup ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Speedup:
+    """One measurement of the learner's ``time_counts`` and of what this machine could give."""
+
+    count: int
+    sequential: float
+    parallel: float
+    processes: int
+    parts: int
+    cores: int
+    capacity: float  #: how much faster ``processes`` independent copies of a job ran than one
+    elsewhere: float  #: cores other programs kept busy while we measured
+    n: int = SPEED_N  #: the primes below this were counted
+
+    @property
+    def speedup(self) -> float:
+        return self.sequential / self.parallel
+
+    @property
+    def ideal(self) -> float:
+        """The best the segments allow on this many processes and cores (whole segments per round)."""
+        return ideal_speedup(self.processes, self.parts, self.cores)
+
+    @property
+    def usable(self) -> float:
+        """How many cores' worth of work the processes could get: never more than measured."""
+        return min(self.processes, self.cores, max(1.0, self.capacity))
+
+    @property
+    def required(self) -> float | None:
+        """The speedup the check demands, or None when this machine cannot show one."""
+        if self.cores < 2 or self.processes < 2 or self.usable < 1.2:
+            return None
+        return 1 + 0.3 * (self.usable - 1)
+
+    @property
+    def quiet(self) -> bool:
+        return self.elsewhere < QUIET
+
+    @property
+    def parallel_fraction(self) -> float | None:
+        """Amdahl's p that explains the speedup on the cores the processes really got."""
+        workers = self.usable
+        if workers < 1.05 or self.speedup <= 0:
+            return None
+        return (1 - 1 / self.speedup) / (1 - 1 / workers)
+
+    def why_skipped(self) -> str:
+        if self.cores < 2:
+            return "this machine gives Python 1 usable core: no parallel speedup is possible, so none is demanded"
+        if self.processes < 2:
+            return "one process cannot be faster than the loop: no speedup is demanded"
+        return (f"other programs kept {self.elsewhere:.1f} cores busy ({self.processes} independent copies of a job "
+                f"ran only {self.capacity:.2f}x as fast as one): the speed is not judged this time")
+
+    def report(self) -> str:
+        lines = [
+            f"primes below {self.n:,}: {self.count:,} (in {self.parts} segments)",
+            f"sequential           {self.sequential:7.3f} s",
+            f"{self.processes} processes          {self.parallel:7.3f} s   speedup {self.speedup:.2f}x",
+            f"ideal for {self.processes} processes on {self.cores} usable core(s): {self.ideal:.2f}x "
+            f"(efficiency {self.speedup / self.ideal:.0%})",
+            f"{self.processes} independent copies of one job ran {self.capacity:.2f}x as fast as one "
+            f"(other programs kept {self.elsewhere:.2f} cores busy)",
+        ]
+        p = self.parallel_fraction
+        if p is not None and p >= 0:  # a "speedup" below 1 has no Amdahl fraction
+            p_shown = min(p, 1.0)
+            ceiling = "no limit" if p_shown >= 1 else f"at most {1 / (1 - p_shown):.0f}x on any number of cores"
+            lines.append(f"Amdahl: parallel fraction p = {p:.2f} -> {ceiling}; "
+                         f"on 8 cores: {amdahl(p_shown, 8):.1f}x")
+        required = self.required
+        lines.append(f"required: more than {required:.2f}x" if required else f"not judged: {self.why_skipped()}")
+        return "\n".join(lines)
+
+
+def machine_capacity(processes: int, rounds: int = 2, job=(0, 60_000)) -> tuple[float, float]:
+    """(speedup of ``processes`` independent copies of a job over one, other programs' cores meanwhile)."""
+    if processes < 2:
+        return 1.0, 0.0
+    meter = Elsewhere()
+    alone = together = float("inf")
+    with ProcessPoolExecutor(processes) as pool:
+        list(pool.map(noop, range(2 * processes)))
+        with meter:
+            for _ in range(rounds):
+                one, many = time_copies(pool, job, processes)
+                alone, together = min(alone, one), min(together, many)
+    return processes * alone / together, meter.cores
+
+
+def measure_speedup(time_counts, n: int = SPEED_N, processes: int | None = None, parts: int = SPEED_PARTS,
+                    rounds: int = 3, budget: float = 20.0) -> Speedup:
+    """Call the learner's ``time_counts(n, processes, parts)`` and judge it against this machine.
+
+    Each round measures the machine's capacity (independent copies of a job) right after the
+    call, so the two numbers see the same load. A round that meets what is required ends the
+    measurement; otherwise up to ``rounds`` rounds run and the one that came closest is kept:
+    a burst of load from other programs must not fail a correct solution. No new round starts
+    after ``budget`` seconds (a very busy machine would make them slow).
+    """
+    processes = processes or usable_cores()
+    cores = usable_cores()
+    best = None
+    started = time.perf_counter()
+    for _ in range(rounds):
+        if best is not None and time.perf_counter() - started > budget:
+            break
+        result = time_counts(n, processes, parts)
+        if not (isinstance(result, tuple) and len(result) == 3):
+            raise AssertionError(f"time_counts should return (count, sequential_seconds, parallel_seconds), "
+                                 f"got {result!r:.80}")
+        count, sequential, parallel = result
+        if not all(isinstance(t, float) and t > 0 for t in (sequential, parallel)):
+            raise AssertionError(f"the two times must be positive floats (seconds), got {sequential!r} and {parallel!r}")
+        capacity, busy = machine_capacity(processes)  # right after, so both see about the same load
+        run = Speedup(count, sequential, parallel, processes, parts, cores, capacity, busy, n)
+        if run.required is None or run.speedup > run.required:
+            return run
+        if best is None or run.speedup / run.required > best.speedup / best.required:
+            best = run
+    return best
+
+
+def best_sequential_seconds(n: int = SPEED_N, parts: int = SPEED_PARTS, repeat: int = 2, worker=None) -> float:
+    """Best-of-``repeat`` seconds for counting the primes below ``n`` in a plain loop over segments."""
+    worker = worker or count_primes
+    bounds = [n * i // parts for i in range(parts + 1)]
+    work = list(zip(bounds[:-1], bounds[1:]))
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        sum(worker(s) for s in work)
+        best = min(best, time.perf_counter() - start)
+    return best
