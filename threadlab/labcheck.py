@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dis
 import functools
+import itertools
 import linecache
 import os
 import sys
@@ -584,9 +586,31 @@ def _find_cycle(graph: dict) -> list | None:
 # --- race amplification ---------------------------------------------------------------------------
 
 _code_is_library: dict = {}
+_store_offsets: dict = {}
+_STORES = frozenset(
+    dis.opmap[name]
+    for name in ("STORE_ATTR", "STORE_SUBSCR", "STORE_GLOBAL", "STORE_DEREF", "STORE_NAME", "DELETE_SUBSCR", "DELETE_ATTR")
+    if name in dis.opmap
+)
+_yield_every = 0  # give up the GIL before every n-th store (0: never)
+_stores_seen = itertools.count()
+_sleep = time.sleep
+
+
+def _offsets_of_stores(code) -> frozenset:
+    offsets = _store_offsets.get(code)
+    if offsets is None:
+        offsets = _store_offsets[code] = frozenset(i.offset for i in dis.get_instructions(code) if i.opcode in _STORES)
+    return offsets
 
 
 def _opcode_tracer(frame, event, arg):
+    # a tiny switch interval lets another thread in before (almost) any bytecode of the learner's code;
+    # giving up the GIL right before each write to shared state (attribute, item, global, closure
+    # variable) makes sure the window between a read and its write-back is open every time
+    if event == "opcode" and _yield_every and frame.f_lasti in _offsets_of_stores(frame.f_code):
+        if next(_stores_seen) % _yield_every == 0:
+            _sleep(0)
     return _opcode_tracer
 
 
@@ -603,21 +627,29 @@ def _call_tracer(frame, event, arg):
 
 
 @contextlib.contextmanager
-def amplified_races(switch_interval: float = 1e-6, trace: bool = True):
+def amplified_races(switch_interval: float = 1e-6, trace: bool = True, yield_every: int = 16):
     """Make thread switches happen between almost any two bytecodes of the learner's code inside the block.
 
     Sets ``sys.setswitchinterval(switch_interval)`` and (with ``trace``) installs an opcode-level
     trace function in the current thread and, through ``threading.settrace``, in every thread
-    started inside the block. Together they open every read-modify-write window, so a racy
-    counter loses updates in every run instead of now and then (measured in tests/test_labcheck.py).
+    started inside the block; with ``yield_every=n`` (n > 0) that trace function also gives up the
+    GIL (``time.sleep(0)``) right before every n-th store to an attribute, item, global or closure
+    variable in the learner's code (n=1: before each one, slowest for a correct locked solution).
+    Together they open every read-modify-write window, so a racy counter loses updates in every
+    run instead of now and then (measured in tests/test_labcheck.py: 2 threads x 500 increments
+    are enough). Library code (the standard library, site-packages, threadlab) is not traced, and
+    the tracing makes the learner's code 10-100x slower: keep workloads small inside the block.
     Everything is restored on exit; threads still running after the block keep their tracing
     until they end (slower, not wrong).
     """
+    global _yield_every
     old_interval = sys.getswitchinterval()
     old_thread_trace = threading.gettrace()
     old_trace = sys.gettrace()
+    old_yield = _yield_every
     sys.setswitchinterval(switch_interval)
     if trace:
+        _yield_every = max(0, int(yield_every))
         threading.settrace(_call_tracer)
         sys.settrace(_call_tracer)
     try:
@@ -626,6 +658,7 @@ def amplified_races(switch_interval: float = 1e-6, trace: bool = True):
         if trace:
             sys.settrace(old_trace)
             threading.settrace(old_thread_trace)
+            _yield_every = old_yield
         sys.setswitchinterval(old_interval)
 
 
@@ -728,6 +761,13 @@ def thread_report(threads: list[threading.Thread], stop_spinning: bool = True) -
     return lines
 
 
+def _undo_amplification(interval, thread_trace, yield_every):
+    global _yield_every
+    sys.setswitchinterval(interval)
+    threading.settrace(thread_trace)
+    _yield_every = yield_every
+
+
 def _run_one(test, timeout: float, trace_locks: bool) -> Result:
     name = _test_name(test)
     before = set(threading.enumerate())
@@ -735,12 +775,14 @@ def _run_one(test, timeout: float, trace_locks: bool) -> Result:
     old_interval = sys.getswitchinterval()
     old_thread_trace = threading.gettrace()
     old_excepthook = threading.excepthook
+    old_yield = _yield_every
     thread_errors: list = []
 
     def hook(args):
-        if args.thread is not None and args.thread not in before:
-            thread_errors.append(args)
-        old_excepthook(args)
+        if args.thread is not None and args.thread not in before and args.exc_type is not StopStuckThread:
+            thread_errors.append(args)  # shown in the test's verdict instead of a traceback on stderr
+        elif args.exc_type is not StopStuckThread:
+            old_excepthook(args)
 
     def target():
         try:
@@ -761,8 +803,7 @@ def _run_one(test, timeout: float, trace_locks: bool) -> Result:
                 stuck = [runner] + [t for t in threading.enumerate() if t not in before and t is not runner and t.is_alive()]
                 details = thread_report(stuck)
                 # a test abandoned inside amplified_races() never ran its exit: undo it here
-                sys.setswitchinterval(old_interval)
-                threading.settrace(old_thread_trace)
+                _undo_amplification(old_interval, old_thread_trace, old_yield)
                 return Result(name, "timed out", f"after {timeout:g} s: deadlock or busy loop?", details, seconds)
     finally:
         threading.excepthook = old_excepthook
