@@ -304,9 +304,9 @@ def test_racy_bound_is_caught_every_time_under_amplified_races(lab, capsys):
             caught += 1
     server = ns["server"]
     plain = 0
-    twelve = server.urls(12, [0.02] * 12)
+    twenty = server.urls(20, [0.01] * 20)
     for _ in range(runs):
-        run = observe(server, racy_bound, twelve, 2)
+        run = observe(server, racy_bound, twenty, 2)
         plain += run.max_in_flight > 2
     with capsys.disabled():
         print(f"\nlab 1 racy bound caught: {caught}/{runs} with amplified_races, {plain}/{runs} without")
