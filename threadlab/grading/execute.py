@@ -1,0 +1,275 @@
+"""nbgrader's Execute step, made safe for concurrency work.
+
+- the kernel is started through :class:`threadlab.grading.sandbox.Sandbox` (limits, scratch folder, sandbox);
+- interrupts are sent as messages (the kernel signals itself, which works inside a pid namespace);
+- after a cell times out, a kernel that does not answer any more (it ignores Ctrl-C) is killed;
+- a watchdog bounds the whole notebook: it kills the kernel, and every cell that did not run gets an
+  error output, so its check scores 0 while the points already earned are kept;
+- output beyond a byte budget is dropped (the grader's memory is never at the student's mercy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import threading
+import time
+
+from jupyter_client.manager import AsyncKernelManager
+from nbformat.notebooknode import NotebookNode
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from traitlets import Float, Integer, List
+
+STOPPED = "GradingStopped"
+EVENTS: list[dict] = []
+
+
+class SandboxKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel command is built by a Sandbox (set on a subclass per submission)."""
+
+    sandbox = None
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.transport = self.sandbox.transport
+        if self.transport == "ipc":
+            self.ip = os.path.join(self.sandbox.runtime, "k")
+        self.connection_file = os.path.join(self.sandbox.runtime, "kernel.json")
+
+    @property
+    def kernel_spec(self):
+        spec = super().kernel_spec
+        if spec is not None:
+            spec.interrupt_mode = "message"
+        return spec
+
+    def write_connection_file(self, **kwargs):
+        result = super().write_connection_file(**kwargs)
+        if self.sandbox.uid is not None:  # the kernel drops to this uid before it reads the file
+            os.chown(self.connection_file, self.sandbox.uid, self.sandbox.uid)
+        return result
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        return self.sandbox.kernel_command(self.connection_file)
+
+    async def _async_pre_start_kernel(self, **kw):
+        cmd, kw = await super()._async_pre_start_kernel(**kw)
+        kw["cwd"] = self.sandbox.home
+        return cmd, kw
+
+    def kill_now(self):
+        """Kill the kernel's process (bwrap kills everything in its pid namespace). Thread-safe enough."""
+        proc = getattr(self.provisioner, "process", None) if self.provisioner else None
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                proc.kill()
+            except OSError:
+                pass
+
+
+def _text_size(msg) -> int:
+    content = msg.get("content", {})
+    size = len(content.get("text", "") or "")
+    for value in (content.get("data") or {}).values():
+        size += len(value) if isinstance(value, str) else len(str(value))
+    size += sum(len(line) for line in content.get("traceback", []) or [])
+    return size
+
+
+def stopped_output(reason: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=STOPPED, evalue=reason,
+                        traceback=[f"{STOPPED}: {reason}"])
+
+
+class GradingExecute(Execute):
+    """Execute with a whole-notebook watchdog, stuck-kernel detection and an output budget."""
+
+    budget = Float(120.0, help="seconds for the whole notebook (the watchdog)").tag(config=True)
+    output_limit = Integer(1_000_000, help="bytes of output kept for the whole notebook").tag(config=True)
+    probe_timeout = Float(3.0, help="seconds a kernel gets to answer after a cell timed out").tag(config=True)
+    events = EVENTS  # one submission is graded per process: the grader reads this list afterwards
+
+    def __init__(self, *args, **kwargs):
+        kwargs["kernel_manager_class"] = type(self).kernel_manager_for_run
+        super().__init__(*args, **kwargs)
+
+    kernel_manager_for_run = SandboxKernelManager
+
+    # -- output budget -------------------------------------------------------------------------
+    def output(self, outs, msg, display_id, cell_index):
+        size = _text_size(msg)
+        self._output_bytes = getattr(self, "_output_bytes", 0) + size
+        if self._output_bytes > self.output_limit:
+            if not getattr(self, "_output_noted", False):
+                self._output_noted = True
+                self.events.append({"cell": cell_index, "kind": "output-truncated",
+                                    "detail": f"output beyond {self.output_limit} bytes dropped"})
+                note = NotebookNode(output_type="stream", name="stderr",
+                                    text=f"\n[grader: output limit of {self.output_limit} bytes reached; "
+                                         "further output of this notebook was dropped]\n")
+                outs.append(note)
+                return note
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    # -- the run ---------------------------------------------------------------------------------
+    def _watchdog(self):
+        self._stop_reason = f"the whole notebook took longer than {self.budget:g} s: kernel killed by the watchdog"
+        self.events.append({"cell": self._current, "kind": "watchdog", "detail": self._stop_reason})
+        if self.km is not None:
+            self.km.kill_now()
+
+    def _census(self, index) -> None:
+        """After a timeout: how many processes/threads run as the kernel's uid? (a fork bomb shows here)"""
+        sandbox = type(self.km).sandbox if self.km is not None else None
+        if sandbox is None or sandbox.uid is None:
+            return
+        import psutil
+
+        procs = threads = 0
+        for proc in psutil.process_iter(["uids", "num_threads"]):
+            try:
+                if proc.info["uids"] and proc.info["uids"].real == sandbox.uid:
+                    procs += 1
+                    threads += proc.info["num_threads"] or 1
+            except psutil.Error:
+                pass
+        limit = sandbox.limits.processes
+        if limit and threads >= 0.8 * limit:
+            self.events.append({"cell": index, "kind": "process-limit",
+                                "detail": f"process limit reached: {procs} processes, {threads} threads "
+                                          f"(limit {limit}): a fork bomb or runaway threads"})
+
+    def _kernel_answers(self) -> bool:
+        async def probe():
+            msg_id = self.kc.kernel_info()
+            deadline = time.monotonic() + self.probe_timeout
+            while time.monotonic() < deadline:
+                try:
+                    msg = await self.kc.shell_channel.get_msg(timeout=0.2)
+                except Exception:  # queue.Empty
+                    continue
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    return True
+            return False
+
+        try:
+            from jupyter_core.utils import run_sync
+
+            return run_sync(probe)()
+        except Exception:
+            return False
+
+    def preprocess(self, nb, resources=None, km=None):
+        from nbclient.client import NotebookClient
+
+        NotebookClient.__init__(self, nb, km)
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        self._stop_reason = None
+        self._current = None
+        self._output_bytes = 0
+        self._output_noted = False
+        timer = threading.Timer(self.budget, self._watchdog)
+        timer.daemon = True
+        started = False
+        try:
+            with self.setup_kernel():
+                started = True
+                timer.start()
+                self.wait_for_reply(self.kc.kernel_info())
+                for index, cell in enumerate(self.nb.cells):
+                    if cell.cell_type != "code":
+                        continue
+                    if self._stop_reason:
+                        cell.outputs = [stopped_output(f"not run: {self._stop_reason}")]
+                        continue
+                    self._current = index
+                    t0 = time.monotonic()
+                    try:
+                        self.preprocess_cell(cell, resources, index)
+                    except (Exception, asyncio.CancelledError) as exc:  # DeadKernelError, CellTimeoutError, ...
+                        if not self._stop_reason:
+                            code = self._exit_code()
+                            self._stop_reason = f"the kernel died in this cell ({type(exc).__name__}{code})"
+                            self.events.append({"cell": index, "kind": "kernel-died", "detail": self._stop_reason})
+                        cell.outputs = list(cell.get("outputs", [])) + [stopped_output(self._stop_reason)]
+                        continue
+                    if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
+                        self.events.append({"cell": index, "kind": "timeout",
+                                            "detail": f"cell timed out after {time.monotonic() - t0:.0f} s "
+                                                      "(deadlock or busy loop); kernel interrupted"})
+                        self._census(index)
+                        if not self._kernel_answers():
+                            self._stop_reason = "the kernel did not respond after an interrupt (it ignores Ctrl-C)"
+                            self.events.append({"cell": index, "kind": "stuck", "detail": self._stop_reason})
+                            self.km.kill_now()
+        except Exception as exc:
+            if not started:
+                self._stop_reason = f"the kernel could not start: {type(exc).__name__}: {exc}"
+                self.events.append({"cell": None, "kind": "no-kernel", "detail": self._stop_reason})
+            for cell in self.nb.cells:
+                if cell.cell_type == "code" and not cell.get("outputs"):
+                    cell.outputs = [stopped_output(f"not run: {self._stop_reason or exc}")]
+        finally:
+            timer.cancel()
+        return self.nb, self.resources
+
+    def _exit_code(self) -> str:
+        proc = getattr(getattr(self.km, "provisioner", None), "process", None)
+        if proc is None:
+            return ""
+        for _ in range(20):
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        code = proc.poll()
+        if code is None:
+            return ""
+        if code < 0:
+            return f", killed by signal {signal.Signals(-code).name}"
+        if code > 128:
+            try:
+                return f", killed by signal {signal.Signals(code - 128).name}"
+            except ValueError:
+                pass
+        return f", exit status {code}"
+
+
+class ScrubHiddenText(NbGraderPreprocessor):
+    """Feedback must not show hidden tests: drop output lines that quote a line of them."""
+
+    hidden_lines = List(help="lines of the hidden tests").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        lines = {line.strip() for line in self.hidden_lines if len(line.strip()) >= 8}
+        if not lines or cell.cell_type != "code":
+            return cell, resources
+
+        def clean(text):
+            kept, dropped = [], 0
+            for line in text.splitlines(keepends=True):
+                plain = re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
+                if any(hidden in plain for hidden in lines):
+                    dropped += 1
+                else:
+                    kept.append(line)
+            if dropped:
+                kept.append(f"[{dropped} line(s) quoting hidden tests removed]\n")
+            return "".join(kept)
+
+        for out in cell.get("outputs", []):
+            if "text" in out:
+                out.text = clean(out.text)
+            for key, value in list(out.get("data", {}).items()):
+                if isinstance(value, str):
+                    out.data[key] = clean(value)
+            if "traceback" in out:
+                out.traceback = [clean(t) for t in out.traceback]
+        return cell, resources

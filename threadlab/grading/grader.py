@@ -1,0 +1,748 @@
+"""Grade a class: ``python -m threadlab grade LAB SUBMISSIONS... --out DIR``.
+
+Each submission is graded by nbgrader's autograde (run in-process, no CLI start-up) in its own
+forked worker process, in its own private temporary course folder holding a private copy of a
+gradebook that knows only the lab. The student's kernel runs in the sandbox of
+:mod:`threadlab.grading.sandbox`. When the kernel and every process it started are dead, the
+parent process merges the scores into the class gradebook ``DIR/gradebook.db``.
+
+Layout of ``DIR`` (an nbgrader course folder, so ``nbgrader formgrader`` works on it too)::
+
+    gradebook.db                       the class gradebook (nbgrader)
+    grades.csv                         one row per student and lab (written at the end, atomically)
+    source/LAB/LAB.ipynb               the reference notebook that was graded against
+    autograded/STUDENT/LAB/LAB.ipynb   the executed submission (contains hidden tests: teachers only)
+    feedback/STUDENT/LAB/LAB.html      feedback for the student (hidden tests removed)
+    results/STUDENT/LAB.json           score, verdict, per-check points, seconds (written last, atomically)
+    logs/STUDENT/LAB.log               what happened: verdict, events, kernel output
+    GRADING-IN-PROGRESS                exists while a run is going on (a killed run leaves it behind)
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as _dt
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+
+from .sandbox import Limits, Sandbox, detect_isolation
+
+MARKER = "GRADING-IN-PROGRESS"
+COURSE = "threadlab"
+
+
+# ---------------------------------------------------------------------------------------------
+# settings and discovery
+@dataclasses.dataclass
+class Settings:
+    cell_timeout: int = 10  # seconds per cell, then the kernel is interrupted
+    budget: float = 60.0  # seconds for a whole submission (watchdog)
+    output_limit: int = 1_000_000  # bytes of output kept per submission
+    limits: Limits = dataclasses.field(default_factory=Limits)
+    isolation: str = "auto"  # auto | bwrap | none
+    jobs: int = 0  # 0 = all usable cores
+
+
+def usable_cores() -> int:
+    if hasattr(os, "process_cpu_count"):
+        return os.process_cpu_count() or 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+GENERIC_FOLDERS = {"labs", "submitted", "submissions", "autograded"}
+
+
+def student_id_for(path: str, lab: str) -> str:
+    """The student of a notebook file, from its name or, when it is named after the lab, its folders.
+
+    ``alice.ipynb`` -> alice; ``alice/LAB.ipynb`` -> alice; ``submitted/alice/LAB/LAB.ipynb`` (nbgrader's
+    collect layout) -> alice; ``lab2-alice/labs/LAB/LAB.ipynb`` (a GitHub Classroom clone) -> lab2-alice.
+    """
+    path = os.path.normpath(os.path.abspath(path))
+    stem = os.path.splitext(os.path.basename(path))[0]
+    folder = os.path.dirname(path)
+    while stem == lab or stem in GENERIC_FOLDERS:
+        stem, folder = os.path.basename(folder), os.path.dirname(folder)
+        if folder == os.path.dirname(folder):
+            break
+    return re.sub(r"[^A-Za-z0-9._@+-]", "_", stem).strip("._") or "student"
+
+
+def find_submissions(lab: str, paths: list[str]) -> list[tuple[str, str]]:
+    """(student id, notebook path) for notebook files and folders of them (see :func:`student_id_for`).
+
+    A folder holds ``LAB.ipynb`` itself (one student), or one entry per student: ``ID.ipynb``,
+    ``ID/LAB.ipynb``, ``ID/LAB/LAB.ipynb`` (nbgrader's ``submitted/``) or ``ID/labs/LAB/LAB.ipynb`` (a clone
+    of the student's repository).
+    """
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            direct = os.path.join(path, lab + ".ipynb")
+            if os.path.isfile(direct):
+                found.append(direct)
+                continue
+            for name in sorted(os.listdir(path)):
+                child = os.path.join(path, name)
+                if name.startswith("."):
+                    continue
+                if os.path.isfile(child) and name.endswith(".ipynb"):
+                    found.append(child)
+                elif os.path.isdir(child):
+                    for candidate in (os.path.join(child, lab + ".ipynb"), os.path.join(child, lab, lab + ".ipynb"),
+                                      os.path.join(child, "labs", lab, lab + ".ipynb")):
+                        if os.path.isfile(candidate):
+                            found.append(candidate)
+                            break
+        elif os.path.isfile(path):
+            found.append(path)
+        else:
+            raise FileNotFoundError(path)
+    result, seen = [], {}
+    for nb_path in found:
+        sid = student_id_for(nb_path, lab)
+        if sid in seen:
+            raise ValueError(f"two submissions for student {sid!r}: {seen[sid]} and {nb_path}")
+        seen[sid] = nb_path
+        result.append((sid, nb_path))
+    return result
+
+
+def _atomic_write(path: str, data: str | bytes) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data.encode() if isinstance(data, str) else data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _quiet_config(root: str, lab: str, extra: dict | None = None):
+    from traitlets.config import Config
+
+    c = Config()
+    c.CourseDirectory.root = root
+    c.CourseDirectory.course_id = COURSE
+    c.CourseDirectory.assignment_id = lab
+    c.CourseDirectory.db_url = "sqlite:///" + os.path.join(root, "gradebook.db")
+    for key, value in (extra or {}).items():
+        section, name = key.split(".")
+        setattr(c[section], name, value)
+    return c
+
+
+def _alembic_head() -> str:
+    """nbgrader asks the ``alembic`` command for this when it creates a gradebook (a slow subprocess)."""
+    import nbgrader
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", os.path.join(os.path.dirname(nbgrader.__file__), "alembic"))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def _quiet_nbgrader() -> None:
+    import warnings
+
+    import nbgrader.api
+
+    if not getattr(nbgrader.api.get_alembic_version, "threadlab", False):
+        head = _alembic_head()
+        nbgrader.api.get_alembic_version = lambda: head
+        nbgrader.api.get_alembic_version.threadlab = True
+    try:
+        from sqlalchemy.exc import SAWarning
+
+        warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's own autoflush warnings
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _run_converter(cls, root: str, lab: str, student: str = "*", extra: dict | None = None, log=None):
+    """Run an nbgrader converter in this process; raise with its log if it reports a failure."""
+    import logging
+
+    from nbgrader.coursedir import CourseDirectory
+
+    _quiet_nbgrader()
+    config = _quiet_config(root, lab, extra)
+    coursedir = CourseDirectory(config=config)
+    coursedir.student_id = student
+    stream = io.StringIO()
+    logger = logging.getLogger(f"threadlab.grading.{cls.__name__}")
+    logger.handlers[:] = [logging.StreamHandler(stream)]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    converter = cls(coursedir=coursedir, config=config, log=logger)
+    try:
+        converter.start()
+    except BaseException as exc:
+        raise RuntimeError(f"nbgrader {cls.__name__} failed: {exc}\n{stream.getvalue()[-3000:]}") from None
+    finally:
+        if log is not None:
+            log.write(stream.getvalue())
+    return stream.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# the reference: what the lab's checks are
+def hidden_lines(source_nb) -> list[str]:
+    lines = ["### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"]
+    for cell in source_nb.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            elif inside:
+                lines.append(line)
+    return lines
+
+
+def grade_cells(source_nb) -> list[tuple[str, float]]:
+    cells = []
+    for cell in source_nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            cells.append((meta["grade_id"], float(meta.get("points", 0))))
+    return cells
+
+
+def prepare_template(lab: str, source_path: str, workdir: str) -> str:
+    """A course folder with the lab's source and a gradebook that knows it (made once per run)."""
+    from nbgrader.converters import GenerateAssignment
+
+    root = os.path.join(workdir, "template")
+    os.makedirs(os.path.join(root, "source", lab))
+    shutil.copy(source_path, os.path.join(root, "source", lab, lab + ".ipynb"))
+    _run_converter(GenerateAssignment, root, lab, extra={"GenerateAssignment.create_assignment": True})
+    return root
+
+
+# ---------------------------------------------------------------------------------------------
+# one submission (runs in a forked worker process)
+def _structure_problems(sub_nb, source_nb) -> list[str]:
+    expected = [c.metadata["nbgrader"]["grade_id"] for c in source_nb.cells
+                if c.metadata.get("nbgrader", {}).get("grade_id")]
+    got = [c.metadata.get("nbgrader", {}).get("grade_id") for c in sub_nb.cells]
+    got = [g for g in got if g]
+    problems = []
+    missing = [g for g in expected if g not in got]
+    if missing:
+        problems.append("cells deleted: " + ", ".join(missing))
+    dupes = sorted({g for g in got if got.count(g) > 1})
+    if dupes:
+        problems.append("cells duplicated: " + ", ".join(dupes))
+    present = [g for g in got if g in expected]
+    if present != [g for g in expected if g in present] and not dupes:
+        problems.append("cells reordered")
+    return problems
+
+
+def _classify(cells: list[dict], events: list[dict], structure: list[str]) -> str:
+    notes = list(structure)
+    for ev in events:
+        notes.append(ev["detail"])
+    errors = set()
+    for cell in cells:
+        if cell.get("error"):
+            errors.add(cell["error"])
+    if "NotImplementedError" in errors:
+        notes.append("an exercise left blank (not attempted)")
+    for name, text in (("MemoryError", "memory limit hit (MemoryError)"),
+                       ("BlockingIOError", "process limit hit (cannot fork)"),
+                       ("SystemExit", "called sys.exit"),
+                       ("KeyboardInterrupt", "interrupted (deadlock or busy loop)")):
+        if name in errors:
+            notes.append(text)
+    others = sorted(errors - {"NotImplementedError", "MemoryError", "BlockingIOError", "SystemExit",
+                              "KeyboardInterrupt", "CellTimeoutError", "GradingStopped"})
+    if others:
+        notes.append("exceptions: " + ", ".join(others))
+    seen, unique = set(), []
+    for note in notes:
+        if note not in seen:
+            seen.add(note)
+            unique.append(note)
+    return "; ".join(unique)
+
+
+def grade_one(lab: str, sid: str, nb_path: str, template: str, out: str, settings: Settings,
+              level: str, uid: int | None, hidden: list[str]) -> dict:
+    """Grade one submission in a private course folder; return the result (also written to results/)."""
+    import nbformat
+
+    started = time.monotonic()
+    result = {"student": sid, "lab": lab, "submission": os.path.abspath(nb_path), "isolation": level,
+              "score": 0.0, "max_score": 0.0, "checks": [], "verdict": "", "complete": False}
+    log = io.StringIO()
+    work = tempfile.mkdtemp(prefix=f"threadlab-grade-{sid}-")
+    try:
+        source_nb = nbformat.read(os.path.join(template, "source", lab, lab + ".ipynb"), as_version=4)
+        checks = grade_cells(source_nb)
+        result["max_score"] = sum(p for _, p in checks)
+        result["checks"] = [{"grade_id": g, "points": 0.0, "max_points": p, "status": "not run"} for g, p in checks]
+        raw = open(nb_path, "rb").read()
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            result["verdict"] = f"malformed JSON: {exc}"
+            return result
+        try:
+            sub_nb = nbformat.reads(json.dumps(data), as_version=4)
+            nbformat.validate(sub_nb)
+            if not isinstance(sub_nb.get("cells"), list):
+                raise ValueError("no cells")
+        except Exception as exc:
+            result["verdict"] = f"not a notebook: {str(exc).splitlines()[0][:200]}"
+            return result
+        structure = _structure_problems(sub_nb, source_nb)
+
+        course = os.path.join(work, "course")
+        shutil.copytree(template, course)
+        dest = os.path.join(course, "submitted", sid, lab)
+        os.makedirs(dest)
+        nbformat.write(sub_nb, os.path.join(dest, lab + ".ipynb"))
+        home, runtime = os.path.join(work, "home"), os.path.join(work, "run")
+        os.makedirs(home)
+        os.makedirs(runtime, mode=0o700)
+        if uid is not None:
+            os.chown(home, uid, uid)
+            os.chown(runtime, uid, uid)
+        for name in os.listdir(os.path.join(course, "source", lab)):  # data files of the lab, not notebooks
+            src = os.path.join(course, "source", lab, name)
+            if os.path.isfile(src) and not name.endswith(".ipynb"):
+                shutil.copy(src, home)
+
+        from nbconvert.preprocessors import ClearMetadataPreprocessor
+        from nbgrader.converters import Autograde
+        from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
+
+        from . import execute
+
+        execute.SandboxKernelManager.sandbox = Sandbox(level, settings.limits, home, runtime, uid)
+        execute.EVENTS.clear()
+        t_autograde = time.monotonic()
+        _run_converter(Autograde, course, lab, sid, log=log, extra={
+            "Autograde.autograde_preprocessors": [execute.GradingExecute, IgnorePattern, ClearMetadataPreprocessor,
+                                                  LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata],
+            "Execute.timeout": settings.cell_timeout,
+            "Execute.interrupt_on_timeout": True,
+            "Execute.raise_on_iopub_timeout": False,
+            "Execute.iopub_timeout": 2,
+            "Execute.startup_timeout": 30,
+            "GradingExecute.budget": settings.budget,
+            "GradingExecute.output_limit": settings.output_limit,
+        })
+        events = list(execute.EVENTS)
+        result["autograde_seconds"] = round(time.monotonic() - t_autograde, 2)
+        _kill_leftovers(uid, level)
+        graded_path = os.path.join(course, "autograded", sid, lab, lab + ".ipynb")
+        graded = nbformat.read(graded_path, as_version=4)
+
+        # scores from the private gradebook
+        from nbgrader.api import Gradebook
+
+        points = {}
+        with Gradebook("sqlite:///" + os.path.join(course, "gradebook.db"), COURSE) as gb:
+            submission = gb.find_submission_notebook(lab, lab, sid)
+            for grade in submission.grades:
+                points[grade.name] = float(grade.auto_score or 0.0)
+        present = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in graded.cells}
+        cells = []
+        for check in result["checks"]:
+            cell = present.get(check["grade_id"])
+            if cell is None:
+                check["status"] = "deleted"
+                continue
+            check["points"] = points.get(check["grade_id"], 0.0)
+            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            check["status"] = "passed" if check["points"] >= check["max_points"] else (
+                "failed: " + errors[0]["ename"] if errors else "failed")
+        for cell in graded.cells:
+            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            if cell.cell_type == "code" and errors:
+                cells.append({"error": errors[0].get("ename")})
+        result["score"] = sum(c["points"] for c in result["checks"])
+        result["events"] = events
+        result["verdict"] = _classify(cells, events, structure) or "ok"
+        if result["score"] >= result["max_score"] and result["verdict"] == "ok":
+            result["verdict"] = "ok: full marks"
+
+        # feedback without hidden tests (nor output lines quoting them)
+        t_feedback = time.monotonic()
+        html = render_feedback(graded, lab, sid, "sqlite:///" + os.path.join(course, "gradebook.db"), hidden)
+        _atomic_write(os.path.join(out, "feedback", sid, lab, lab + ".html"), html)
+        _atomic_write(os.path.join(out, "autograded", sid, lab, lab + ".ipynb"), open(graded_path, "rb").read())
+        kernel_log = os.path.join(runtime, "kernel.log")
+        if os.path.exists(kernel_log):
+            with open(kernel_log, "rb") as fh:
+                tail = fh.read()[-4000:].decode("utf-8", "replace")
+            log.write("\n--- kernel stdout/stderr (last 4000 bytes) ---\n" + tail)
+        result["feedback"] = os.path.join("feedback", sid, lab, lab + ".html")
+        result["feedback_seconds"] = round(time.monotonic() - t_feedback, 2)
+        return result
+    except Exception as exc:
+        result["verdict"] = f"grader error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        log.write(traceback.format_exc())
+        return result
+    finally:
+        _kill_leftovers(uid, level)
+        result["seconds"] = round(time.monotonic() - started, 2)
+        result["complete"] = True
+        header = (f"student: {sid}\nlab: {lab}\nsubmission: {nb_path}\nisolation: {level}\n"
+                  f"score: {result['score']:g}/{result['max_score']:g}\nverdict: {result['verdict']}\n"
+                  f"seconds: {result['seconds']}\n")
+        for check in result["checks"]:
+            header += f"  {check['grade_id']}: {check['points']:g}/{check['max_points']:g} {check['status']}\n"
+        for ev in result.get("events", []):
+            header += f"  event: cell {ev['cell']}: {ev['kind']}: {ev['detail']}\n"
+        _atomic_write(os.path.join(out, "logs", sid, lab + ".log"), header + "\n--- nbgrader log ---\n" + log.getvalue())
+        _atomic_write(os.path.join(out, "results", sid, lab + ".json.partial"), json.dumps(result, indent=1))
+        shutil.rmtree(work, ignore_errors=True)
+
+
+_FEEDBACK = {}
+
+
+def _feedback_exporter():
+    """nbgrader's feedback HTML exporter, built once (in the parent, before workers fork: warm templates)."""
+    if "exporter" not in _FEEDBACK:
+        import nbgrader
+        from nbconvert.exporters import HTMLExporter
+        from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+        from traitlets.config import Config
+
+        base = os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader")
+        c = Config()
+        c.HTMLExporter.template_name = "feedback"
+        c.HTMLExporter.extra_template_basedirs = [os.path.join(base, "templates")]
+        c.HTMLExporter.extra_template_paths = [os.path.join(base, "static", "node_modules", "bootstrap", "dist", "css")]
+        _FEEDBACK["exporter"] = HTMLExporter(config=c)
+        from jupyter_core.paths import jupyter_config_dir
+
+        resources = {"nbgrader": {"score": 0, "max_score": 0, "late_penalty": 0, "notebook": "warm-up"},
+                     "config_dir": jupyter_config_dir()}
+        CSSHTMLHeaderPreprocessor().preprocess(_new_nb(), resources)
+        _FEEDBACK["inlining"] = resources["inlining"]
+        _FEEDBACK["exporter"].from_notebook_node(_new_nb(), resources)  # compiles the templates
+    return _FEEDBACK["exporter"]
+
+
+def _new_nb():
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    return new_notebook(cells=[new_code_cell("1", outputs=[])], metadata={"language_info": {"name": "python"}})
+
+
+def render_feedback(graded_nb, lab: str, sid: str, db_url: str, hidden: list[str]) -> str:
+    """The feedback page nbgrader's generate_feedback makes, without hidden tests or output quoting them."""
+    import copy
+
+    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+
+    from .execute import ScrubHiddenText
+
+    exporter = _feedback_exporter()
+    nb = copy.deepcopy(graded_nb)
+    resources = {"nbgrader": {"notebook": lab, "assignment": lab, "student": sid, "db_url": db_url},
+                 "inlining": dict(_FEEDBACK["inlining"]), "metadata": {"name": lab}}
+    nb, resources = GetGrades().preprocess(nb, resources)
+    nb, resources = ClearHiddenTests(enforce_metadata=False).preprocess(nb, resources)
+    nb, resources = ScrubHiddenText(hidden_lines=hidden).preprocess(nb, resources)
+    html, _ = exporter.from_notebook_node(nb, resources)
+    return html
+
+
+def _kill_leftovers(uid: int | None, level: str) -> int:
+    """Kill every process the kernel left behind.
+
+    With bwrap they died with its pid namespace already. Without it: this worker is a child subreaper,
+    so even processes that left the kernel's session (setsid, double fork) are still its descendants.
+    Last, anything running as the submission's uid.
+    """
+    import psutil
+
+    killed = 0
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            proc.kill()
+            killed += 1
+        except psutil.Error:
+            pass
+    for proc in psutil.process_iter(["uids", "pid"]):
+        try:
+            if uid is not None and proc.info["uids"] and proc.info["uids"].real == uid:
+                proc.kill()
+                killed += 1
+        except (psutil.Error, OSError):
+            pass
+    return killed
+
+
+def _worker(args, conn_path):
+    os.setsid()  # own session: the parent can kill this worker and everything under it
+    try:  # die with the grading run: a killed run leaves no worker (and so no kernel) behind
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        libc.prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: processes the kernel detaches stay our descendants
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    result = grade_one(*args)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# the class
+def _merge(out: str, lab: str, result: dict) -> None:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook("sqlite:///" + os.path.join(out, "gradebook.db"), COURSE) as gb:
+        gb.update_or_create_student(result["student"])
+        try:
+            gb.remove_submission(lab, result["student"])
+        except MissingEntry:
+            pass
+    with Gradebook("sqlite:///" + os.path.join(out, "gradebook.db"), COURSE) as gb:
+        gb.add_submission(lab, result["student"])
+        for check in result["checks"]:
+            grade = gb.find_grade(check["grade_id"], lab, lab, result["student"])
+            grade.auto_score = check["points"]
+            grade.needs_manual_grade = False
+        gb.db.commit()
+
+
+def _forget(out: str, lab: str, sid: str) -> None:
+    """Before grading: no old score, result or feedback of this student may look final."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    for path in (os.path.join(out, "results", sid, lab + ".json"), os.path.join(out, "feedback", sid, lab, lab + ".html")):
+        if os.path.exists(path):
+            os.remove(path)
+    with Gradebook("sqlite:///" + os.path.join(out, "gradebook.db"), COURSE) as gb:
+        try:
+            gb.remove_submission(lab, sid)
+        except MissingEntry:
+            pass
+    _atomic_write(os.path.join(out, "logs", sid, lab + ".log"), f"student: {sid}\nlab: {lab}\nverdict: IN PROGRESS\n")
+
+
+def _prepare_out(out: str, lab: str, template: str) -> None:
+    os.makedirs(out, exist_ok=True)
+    src = os.path.join(template, "source", lab, lab + ".ipynb")
+    digest = hashlib.sha256(open(src, "rb").read()).hexdigest()
+    stamp = os.path.join(out, "source", lab, ".sha256")
+    class_db = os.path.join(out, "gradebook.db")
+    if not os.path.exists(class_db):
+        shutil.copy(os.path.join(template, "gradebook.db"), class_db)
+    else:
+        from nbgrader.api import Gradebook, MissingEntry
+
+        with Gradebook("sqlite:///" + class_db, COURSE) as gb:
+            try:
+                gb.find_assignment(lab)
+                known = True
+            except MissingEntry:
+                known = False
+        if known and os.path.exists(stamp) and open(stamp).read().strip() != digest:
+            raise RuntimeError(f"{lab} changed since it was last graded into {out}: grade into a new --out folder")
+        if not known:  # another lab in the same class folder: add it to the class gradebook
+            shutil.copytree(os.path.join(template, "source", lab), os.path.join(out, "source", lab), dirs_exist_ok=True)
+            from nbgrader.converters import GenerateAssignment
+
+            _run_converter(GenerateAssignment, out, lab)
+    os.makedirs(os.path.join(out, "source", lab), exist_ok=True)
+    shutil.copy(src, os.path.join(out, "source", lab, lab + ".ipynb"))
+    _atomic_write(stamp, digest)
+
+
+def write_csv(out: str) -> str:
+    from nbgrader.api import Gradebook
+
+    rows = []
+    with Gradebook("sqlite:///" + os.path.join(out, "gradebook.db"), COURSE) as gb:
+        for assignment in gb.assignments:
+            for sub in assignment.submissions:
+                path = os.path.join(out, "results", sub.student.id, assignment.name + ".json")
+                info = json.load(open(path)) if os.path.exists(path) else {}
+                rows.append({"student": sub.student.id, "lab": assignment.name, "score": f"{sub.score:g}",
+                             "max_score": f"{sub.max_score:g}", "verdict": info.get("verdict", ""),
+                             "seconds": info.get("seconds", ""), "graded_at": info.get("graded_at", "")})
+    rows.sort(key=lambda r: (r["lab"], r["student"]))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, ["student", "lab", "score", "max_score", "verdict", "seconds", "graded_at"])
+    writer.writeheader()
+    writer.writerows(rows)
+    path = os.path.join(out, "grades.csv")
+    _atomic_write(path, buf.getvalue())
+    return path
+
+
+def _fresh_uid(index: int) -> int:
+    return 200000 + (os.getpid() % 20000) * 50 + index % 50
+
+
+def grade_class(lab: str, submissions: list[str], out: str, source: str | None = None, settings: Settings | None = None,
+                echo=print) -> list[dict]:
+    """Grade every submission of ``lab`` into ``out``; return the results (also in ``out``)."""
+    settings = settings or Settings()
+    out = os.path.abspath(out)
+
+    if source is None:
+        source = os.path.join("solutions", lab, lab + ".ipynb")
+    if not os.path.isfile(source):
+        raise FileNotFoundError(f"reference notebook not found: {source}")
+    import nbformat
+
+    source_nb = nbformat.read(source, as_version=4)
+    hidden = hidden_lines(source_nb)
+    pairs = find_submissions(lab, submissions)
+    _warm_up(source_nb)
+    level, why = detect_isolation(settings.isolation)
+    jobs = settings.jobs or usable_cores()
+    echo(f"isolation: {level}: {why}")
+    echo(f"limits: cell timeout {settings.cell_timeout} s, whole submission {settings.budget:g} s, "
+         f"{dataclasses.asdict(settings.limits)}; {len(pairs)} submissions, {jobs} at a time")
+    run_started = time.monotonic()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="threadlab-grading-") as workdir:
+        template = prepare_template(lab, source, workdir)
+        _prepare_out(out, lab, template)
+        _atomic_write(os.path.join(out, MARKER), f"started {_dt.datetime.now(_dt.timezone.utc).isoformat()}\n")
+        grades_csv = os.path.join(out, "grades.csv")
+        if os.path.exists(grades_csv):
+            os.remove(grades_csv)
+        ctx = multiprocessing.get_context("fork")
+        queue = list(enumerate(pairs))
+        running = {}
+        done = 0
+        hard_limit = settings.budget + 60 + 2 * 30  # watchdog + start-up + feedback: a worker beyond this is killed
+        while queue or running:
+            while queue and len(running) < jobs:
+                index, (sid, path) = queue.pop(0)
+                _forget(out, lab, sid)
+                uid = _fresh_uid(index) if (level == "bwrap" and os.geteuid() == 0) else None
+                args = (lab, sid, path, template, out, settings, level, uid, hidden)
+                proc = ctx.Process(target=_worker, args=(args, None), daemon=False)
+                proc.start()
+                running[proc] = (sid, path, time.monotonic())
+            time.sleep(0.05)
+            for proc in list(running):
+                sid, path, t0 = running[proc]
+                if proc.is_alive() and time.monotonic() - t0 > hard_limit:
+                    _kill_tree(proc.pid)
+                if proc.is_alive():
+                    continue
+                proc.join()
+                del running[proc]
+                partial = os.path.join(out, "results", sid, lab + ".json.partial")
+                if os.path.exists(partial):
+                    result = json.load(open(partial))
+                    os.remove(partial)
+                else:  # the worker itself died: nothing earned can be trusted
+                    result = {"student": sid, "lab": lab, "submission": path, "score": 0.0, "max_score": 0.0,
+                              "checks": [], "verdict": f"grader worker died (exit code {proc.exitcode})",
+                              "seconds": round(time.monotonic() - t0, 2), "isolation": level}
+                result["graded_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+                if result["checks"]:
+                    _merge(out, lab, result)
+                _atomic_write(os.path.join(out, "results", sid, lab + ".json"), json.dumps(result, indent=1))
+                results.append(result)
+                done += 1
+                echo(f"[{done}/{len(pairs)}] {sid}: {result['score']:g}/{result['max_score']:g} "
+                     f"in {result['seconds']:.1f} s  {result['verdict'][:100]}")
+        write_csv(out)
+        os.remove(os.path.join(out, MARKER))
+    total = time.monotonic() - run_started
+    echo(summary_table(results, total))
+    return results
+
+
+def _warm_up(source_nb) -> None:
+    """Import and compile in the parent what every worker needs, so forked workers start warm."""
+    import nbformat
+    from nbconvert.exporters import HTMLExporter, NotebookExporter  # noqa: F401
+    from nbgrader.converters import Autograde, GenerateFeedback  # noqa: F401
+
+    from . import execute  # noqa: F401
+
+    nbformat.validate(source_nb)  # compiles the JSON schema once
+    _quiet_nbgrader()
+    _feedback_exporter()
+
+
+def _kill_tree(pid: int) -> None:
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        procs = parent.children(recursive=True) + [parent]
+    except psutil.Error:
+        return
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+
+
+def summary_table(results: list[dict], total: float) -> str:
+    width = max([len(r["student"]) for r in results] + [7])
+    lines = [f"{'student':<{width}}  {'score':>9}  {'seconds':>7}  verdict"]
+    for r in sorted(results, key=lambda r: r["student"]):
+        score = f"{r['score']:g}/{r['max_score']:g}"
+        lines.append(f"{r['student']:<{width}}  {score:>9}  {r['seconds']:7.1f}  {r['verdict'][:90]}")
+    lines.append(f"{len(results)} submissions graded in {total:.1f} s")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m threadlab grade", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("lab", help="lab folder name, e.g. lab2-races-and-locks")
+    parser.add_argument("submissions", nargs="+", help="notebook files or folders of them")
+    parser.add_argument("--out", required=True, help="class folder: gradebook, grades.csv, feedback, logs")
+    parser.add_argument("--source", help="reference notebook (default solutions/LAB/LAB.ipynb)")
+    parser.add_argument("--cell-timeout", type=int, default=10, help="seconds per cell (default 10)")
+    parser.add_argument("--budget", type=float, default=60, help="seconds per submission, all cells (default 60)")
+    parser.add_argument("--jobs", type=int, default=0, help="submissions graded at once (default: all cores)")
+    parser.add_argument("--isolation", choices=["auto", "bwrap", "none"], default="auto")
+    parser.add_argument("--memory-mb", type=int, default=1024, help="memory limit of each kernel process (MB)")
+    parser.add_argument("--cpu-seconds", type=int, default=120, help="CPU seconds per kernel process")
+    parser.add_argument("--processes", type=int, default=256, help="processes+threads of the kernel's uid")
+    parser.add_argument("--output-kb", type=int, default=1000, help="output kept per submission (kB)")
+
+
+def run(args) -> int:
+    limits = Limits(cpu_seconds=args.cpu_seconds, memory_bytes=args.memory_mb * 1024**2, processes=args.processes)
+    settings = Settings(cell_timeout=args.cell_timeout, budget=args.budget, output_limit=args.output_kb * 1000,
+                        limits=limits, isolation=args.isolation, jobs=args.jobs)
+    try:
+        grade_class(args.lab, args.submissions, args.out, source=args.source, settings=settings)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
