@@ -62,7 +62,7 @@ PROPERTIES = {"Barrier": ("parties", "n_waiting", "broken")}
 # how the origin check makes an instance to look inside
 SAMPLE_ARGS = {"Semaphore": (2,), "BoundedSemaphore": (2,), "Event": (), "Barrier": (2,), "Queue": (3,)}
 
-WAKE = 3.0  # seconds a woken thread may take to get going on a busy machine
+WAKE = 3.0  # seconds a woken thread may take to get going on a busy machine (read at call time)
 SHORT = 0.2  # the timeouts tested for "times out"
 
 
@@ -112,17 +112,17 @@ def spawn(fn: Callable, *args, name: str = "lab3-test") -> tuple[threading.Threa
     return thread, out
 
 
-def join_all(threads, timeout: float = WAKE) -> list[threading.Thread]:
-    """Join with one shared deadline; return the threads still running."""
-    deadline = time.monotonic() + timeout
+def join_all(threads, timeout: float | None = None) -> list[threading.Thread]:
+    """Join with one shared deadline (default :data:`WAKE`); return the threads still running."""
+    deadline = time.monotonic() + (WAKE if timeout is None else timeout)
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     return [t for t in threads if t.is_alive()]
 
 
-def settle(threads, timeout: float = WAKE) -> None:
-    """Wait until every thread is blocked (its innermost frame stands still), or ``timeout``."""
-    deadline = time.monotonic() + timeout
+def settle(threads, timeout: float | None = None) -> None:
+    """Wait until every thread is blocked (its innermost frame stands still), or ``timeout`` (default :data:`WAKE`)."""
+    deadline = time.monotonic() + (WAKE if timeout is None else timeout)
     previous = None
     while time.monotonic() < deadline:
         frames = sys._current_frames()
@@ -134,9 +134,10 @@ def settle(threads, timeout: float = WAKE) -> None:
     time.sleep(0.05)
 
 
-def call(fn: Callable, *args, what: str, bound: float = WAKE, hint: str = "", **kwargs):
+def call(fn: Callable, *args, what: str, bound: float | None = None, hint: str = "", **kwargs):
     """``fn(*args, **kwargs)`` in a helper thread: its value, or its exception re-raised; a call still
     blocked after ``bound`` seconds fails the test (a lock left held, a timeout ignored) instead of hanging it."""
+    bound = WAKE if bound is None else bound
     thread, out = spawn(lambda: fn(*args, **kwargs), name="lab3-call")
     thread.join(bound)
     if thread.is_alive():
@@ -147,9 +148,12 @@ def call(fn: Callable, *args, what: str, bound: float = WAKE, hint: str = "", **
     return out.value
 
 
-def watch(threads, progress: Callable[[], int], stall: float = WAKE, limit: float = 30.0) -> list[threading.Thread]:
-    """Wait for ``threads`` while ``progress()`` keeps changing; return the threads still alive when
-    nothing moved for ``stall`` seconds (a lost wakeup or a deadlock) or after ``limit`` seconds."""
+def watch(runs, progress: Callable[[], int], stall: float | None = None, limit: float = 30.0) -> list[threading.Thread]:
+    """Wait for the ``(thread, outcome)`` pairs of :func:`spawn` while ``progress()`` keeps changing;
+    return the threads still alive when nothing moved for ``stall`` seconds (default :data:`WAKE`: a
+    lost wakeup or a deadlock), after ``limit`` seconds, or as soon as one of them raised."""
+    threads = [t for t, _ in runs]
+    stall = WAKE if stall is None else stall
     start = last_change = time.monotonic()
     last = progress()
     while any(t.is_alive() for t in threads):
@@ -157,7 +161,7 @@ def watch(threads, progress: Callable[[], int], stall: float = WAKE, limit: floa
         now, current = time.monotonic(), progress()
         if current != last:
             last, last_change = current, now
-        if now - last_change > stall or now - start > limit:
+        if now - last_change > stall or now - start > limit or any(out.error is not None for _, out in runs):
             break
     return [t for t in threads if t.is_alive()]
 
@@ -248,9 +252,14 @@ def _functions(cls) -> list:
 
 
 def _is_forbidden(obj) -> str | None:
-    for bad, name in FORBIDDEN.items():
-        if obj is bad or (isinstance(obj, type) and issubclass(obj, bad)) or isinstance(obj, bad):
-            return name
+    """The name of the ready-made primitive ``obj`` is, subclasses or is an instance of (the most specific)."""
+    try:
+        mro = obj.__mro__ if isinstance(obj, type) else type(obj).__mro__
+    except Exception:  # an object with a strange __class__: not one of ours
+        return None
+    for klass in mro:
+        if klass in FORBIDDEN:
+            return FORBIDDEN[klass]
     return None
 
 
@@ -597,16 +606,16 @@ def no_more_than_value_inside(cls):
 
     with amplified():
         runs = [spawn(worker, name=f"worker-{i}") for i in range(8)]
-        stuck = watch([t for t, _ in runs], lambda: done[0])
+        stuck = watch(runs, lambda: done[0])
     if stuck:
         for _ in range(8 * len(stuck)):
             with contextlib.suppress(ValueError):
                 sem.release()
     errors = sorted({name_of(out.error) for _, out in runs if out.error is not None})
-    expect(not stuck, "workers blocked in acquire() with nothing moving for 3 s", 0, len(stuck),
+    expect(not errors, "exceptions in the workers", "none", errors)
+    expect(not stuck, f"workers blocked in acquire() with nothing moving for {WAKE:g} s", 0, len(stuck),
            "a lost wakeup (a release() that woke nobody) or permits lost: change the value only under the "
            "Condition's lock")
-    expect(not errors, "exceptions in the workers", "none", errors)
     expect(most[0] <= 3, "most threads inside a Semaphore(3) at once", "at most 3", most[0],
            "check and decrement the value under the Condition's lock, and re-check after waking (`while`)")
     got = [sem.acquire(blocking=False) for _ in range(4)]
@@ -757,21 +766,25 @@ def clear_then_wait(cls):
 
 @case("Event")
 def many_waiters_amplified(cls):
-    """20 rounds of 4 waiters and one setter under amplified races: every waiter returns True"""
+    """30 rounds of 4 waiters lined up with set() under amplified races: every waiter returns True"""
     lost = []
     with amplified():
-        for _ in range(20):
+        for _ in range(30):
             event = cls()
-            waiters = [spawn(event.wait, WAKE)[1] for _ in range(4)]
-            setter, _ = spawn(event.set)
-            join_all([setter])
-            deadline = time.monotonic() + WAKE + 1
-            while any(out.done_at is None for out in waiters) and time.monotonic() < deadline:
-                time.sleep(0.01)
-            lost += [out.value for out in waiters if out.value is not True]
+            line_up = threading.Barrier(5)  # the four waiters and this thread start together
+
+            def waiter(event=event, line_up=line_up):
+                line_up.wait()
+                return event.wait(WAKE)
+
+            waiters = [spawn(waiter, name=f"waiter-{i}") for i in range(4)]
+            line_up.wait()
+            event.set()
+            join_all([t for t, _ in waiters], WAKE + 1)
+            lost = [out.value for _, out in waiters if out.value is not True]
             if lost:
                 break
-    expect(not lost, "waiters that did not see the set()", "none", lost,
+    expect(not lost, "waiters that missed a set() (wait() returned something else than True)", "none", lost,
            "check the flag and wait under the same lock, so a set() between the two cannot be missed")
 
 
@@ -882,13 +895,13 @@ def reusable(cls):
 
     with amplified():
         runs = [spawn(party, name=f"party-{i}") for i in range(parties)]
-        stuck = watch([t for t, _ in runs], lambda: sum(passed))
+        stuck = watch(runs, lambda: sum(passed))
     if stuck:
         barrier.abort()
         join_all([t for t, _ in runs], 1)
     errors = sorted({name_of(out.error) for _, out in runs if out.error is not None})
     expect(not stuck and not errors, "threads that finished 15 rounds", parties,
-           f"{parties - len(stuck) - len(errors)} ({len(stuck)} stuck with nothing moving for 3 s, "
+           f"{parties - len(stuck) - len(errors)} ({len(stuck)} still blocked, "
            f"errors: {', '.join(errors) or 'none'})",
            "after a round, reset the count for the next one, and let each thread tell its own round "
            "from the next (a generation number)")
@@ -1154,6 +1167,37 @@ def join_wakes_all(cls):
 
 
 @case("Queue")
+def task_done_amplified(cls):
+    """4 producers and 2 consumers calling task_done() under amplified races: join() returns when all are done"""
+    q = cls()
+    done = [0]
+    lock = threading.Lock()
+
+    def producer():
+        for i in range(50):
+            q.put(i)
+
+    def consumer():
+        for _ in range(100):
+            q.get()
+            q.task_done()
+            with lock:
+                done[0] += 1
+
+    with amplified():
+        runs = [spawn(producer, name=f"producer-{p}") for p in range(4)]
+        runs += [spawn(consumer, name=f"consumer-{c}") for c in range(2)]
+        stuck = watch(runs, lambda: done[0])
+    errors = sorted({f"{name_of(out.error)}: {out.error}" for _, out in runs if out.error is not None})
+    expect(not errors, "exceptions in producers and consumers", "none", errors,
+           "count unfinished tasks under the lock: +1 in put, -1 in task_done")
+    expect(not stuck, "producers and consumers", "to finish", f"{len(stuck)} still blocked")
+    call(q.join, what="join() after 200 puts and 200 task_done() calls",
+         hint="count unfinished tasks under the lock: +1 in put, -1 in task_done, and notify the joiners at 0")
+    expect_raises(ValueError, q.task_done, what="a 201st task_done()")
+
+
+@case("Queue")
 def put_wakes_before_timeout(cls):
     """put(x, timeout=5) on a full queue returns as soon as a get() makes room"""
     q = cls(1)
@@ -1184,10 +1228,10 @@ def fifo_per_producer(cls):
 
     with amplified():
         runs = [spawn(producer, p, name=f"producer-{p}") for p in range(3)] + [spawn(consumer, name="consumer")]
-        stuck = watch([t for t, _ in runs], lambda: len(got))
+        stuck = watch(runs, lambda: len(got))
     errors = sorted({name_of(out.error) for _, out in runs if out.error is not None})
     expect(not stuck and not errors, "producers and consumer", "to finish",
-           f"{len(stuck)} blocked with nothing moving for 3 s, errors: {', '.join(errors) or 'none'}",
+           f"{len(stuck)} still blocked, errors: {', '.join(errors) or 'none'}",
            "a lost wakeup? getters and putters wait for different things: two Conditions on one Lock, "
            "and notify the right one")
     for p in range(3):
@@ -1218,10 +1262,10 @@ def exactly_once(cls):
     with amplified():
         runs = [spawn(producer, p, name=f"producer-{p}") for p in range(producers)]
         runs += [spawn(consumer, name=f"consumer-{c}") for c in range(consumers)]
-        stuck = watch([t for t, _ in runs], lambda: len(got))
+        stuck = watch(runs, lambda: len(got))
     errors = sorted({name_of(out.error) for _, out in runs if out.error is not None})
     expect(not stuck and not errors, "3 producers and 3 consumers", "to finish",
-           f"{len(stuck)} blocked with nothing moving for 3 s, errors: {', '.join(errors) or 'none'}",
+           f"{len(stuck)} still blocked, errors: {', '.join(errors) or 'none'}",
            "re-check the queue's state after waking (`while`, not `if`), and wake the right kind of waiter")
     expect(sorted(got) == sorted((p, i) for p in range(producers) for i in range(per_producer)),
            "items got", "each of the 180 items exactly once", f"{len(got)} items, {len(set(got))} different")
