@@ -148,7 +148,7 @@ def call(fn: Callable, *args, what: str, bound: float | None = None, hint: str =
     return out.value
 
 
-def watch(runs, progress: Callable[[], int], stall: float | None = None, limit: float = 30.0) -> list[threading.Thread]:
+def watch(runs, progress: Callable[[], int], stall: float | None = None, limit: float = 8.0) -> list[threading.Thread]:
     """Wait for the ``(thread, outcome)`` pairs of :func:`spawn` while ``progress()`` keeps changing;
     return the threads still alive when nothing moved for ``stall`` seconds (default :data:`WAKE`: a
     lost wakeup or a deadlock), after ``limit`` seconds, or as soon as one of them raised."""
@@ -923,7 +923,7 @@ def action_once_per_round(cls):
             log.append(("left", r))
 
     runs = [spawn(party, name=f"party-{i}") for i in range(3)]
-    stuck = join_all([t for t, _ in runs], 10)
+    stuck = join_all([t for t, _ in runs], 6)
     if stuck:
         barrier.abort()
     expect(not stuck, "threads still waiting", 0, len(stuck))
