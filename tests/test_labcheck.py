@@ -470,3 +470,36 @@ def test_amplified_races_restores_everything_even_on_error():
 def test_amplified_races_does_not_trace_library_code():
     assert labcheck._is_library(threading.__file__) and labcheck._is_library(labcheck.__file__)
     assert not labcheck._is_library(__file__)
+
+
+# --- in a real kernel ---------------------------------------------------------------------------------------
+
+
+def test_in_a_kernel_blank_exercise_deadlock_and_short_checkfailed_then_the_kernel_still_works(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    cells = [
+        "import threading, time\nfrom threadlab.labcheck import check_exercise, expect_equal",
+        "# YOUR CODE HERE\nraise NotImplementedError()",
+        'def test_counter():\n    """a counter counts"""\n    expect_equal(Counter().value, 0, "a new counter")\n'
+        'started = time.perf_counter()\ncheck_exercise("Exercise 1: a counter", [test_counter])',
+        "blank_seconds = time.perf_counter() - started\n"
+        "def test_waits():\n    lock = threading.Lock()\n    lock.acquire()\n    lock.acquire()\n"
+        'check_exercise("Exercise 2: stuck", [test_waits], timeout=0.5)',
+        "print(threading.Lock is threading._allocate_lock, blank_seconds < 2, 1 + 1)",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    client = nbclient.NotebookClient(
+        nb, timeout=60, allow_errors=True, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()
+    blank, check1, check2, after = nb.cells[1:]
+    assert blank.outputs[0].ename == "NotImplementedError"
+    text1 = "".join(o.get("text", "") for o in check1.outputs if o.output_type == "stream")
+    assert "✘ a counter counts: not attempted - `Counter` is not defined yet" in text1
+    error1 = next(o for o in check1.outputs if o.output_type == "error")
+    assert error1.ename == "CheckFailed" and len(error1.traceback) == 1 and "0 of 1 checks passed" in error1.traceback[0]
+    text2 = "".join(o.get("text", "") for o in check2.outputs if o.output_type == "stream")
+    assert "timed out - after 0.5 s" in text2 and "waiting to acquire Lock #" in text2 and "Cell In[" in text2
+    assert next(o for o in check2.outputs if o.output_type == "error").ename == "CheckFailed"
+    assert after.outputs[0].text == "True True 2\n"

@@ -700,20 +700,34 @@ def _frame_position(ident):
 
 
 def _format_stack(ident: int, limit: int = 4) -> list[str]:
+    """The last few lines of the learner's/test's code a thread is in, then the library call it is inside."""
     frame = sys._current_frames().get(ident)
     if frame is None:
         return ["(finished)"]
-    summaries = traceback.extract_stack(frame)
-    mine = [s for s in summaries if not _is_library(s.filename)]
-    shown = mine[-limit:] if mine else summaries[-1:]
-    lines = [_where(s.filename, s.lineno, s.name) for s in shown]
-    if mine and summaries[-1] is not mine[-1]:
-        last = summaries[-1]
-        if os.path.realpath(last.filename) == os.path.realpath(__file__):
-            lines.append("waiting to acquire a lock")
+    frames = []
+    while frame is not None:
+        frames.append(frame)
+        frame = frame.f_back
+    frames.reverse()  # outermost first
+    mine = [i for i, f in enumerate(frames) if not _is_library(f.f_code.co_filename)]
+    if not mine:
+        code = frames[-1].f_code
+        return [f"inside {_qualname(code)} ({os.path.basename(code.co_filename)})"]
+    lines = [_where(f.f_code.co_filename, f.f_lineno, f.f_code.co_name) for f in (frames[i] for i in mine[-limit:])]
+    if mine[-1] + 1 < len(frames):
+        called = frames[mine[-1] + 1].f_code  # the library function the learner's code called
+        waited = _registry.waiting.get(ident)
+        if waited is not None:
+            lines.append(f"waiting to acquire {waited.label}")
+        elif os.path.realpath(called.co_filename) == os.path.realpath(__file__):
+            lines.append("inside a traced lock")
         else:
-            lines.append(f"inside {last.name} ({os.path.basename(last.filename)})")
+            lines.append(f"inside {_qualname(called)}() ({os.path.basename(called.co_filename)})")
     return lines
+
+
+def _qualname(code) -> str:
+    return getattr(code, "co_qualname", code.co_name)
 
 
 def _async_raise(ident: int, exc_type) -> bool:
