@@ -148,10 +148,12 @@ subprocess.Popen([sys.executable, "-c", "import time, glob\nwhile True:\n    tim
                   "    [open(p, 'a').write('x') for p in glob.glob('/tmp/threadlab-grad*/*/gradebook.db')]"],
                  start_new_session=True)
 print("ATTACK found", len(found), "wrote", len(written), found[:5])
-''' + EX1_PLAIN
 
-LEAK = r'''def _leak(info):
+
+def _leak(info):  # print every cell's source as it runs: the hidden tests would land in the feedback
     print(info.raw_cell)
+
+
 get_ipython().events.register("pre_run_cell", _leak)
 ''' + EX1_PLAIN
 
@@ -205,7 +207,9 @@ SEGFAULT = """import ctypes
 ctypes.string_at(0)
 """ + EX2_PLAIN
 
-#: kind -> (answers or a builder, expected score out of 5, a word the verdict must contain)
+#: kind -> (answers or a builder, expected score out of 5, a word the verdict must contain).
+#: "attack" looks for gradebooks, hidden tests and other submissions, tries to write them, leaves a
+#: detached process rewriting gradebooks, and prints every cell's source as it runs (hidden tests too).
 KINDS = {
     "correct": ({}, 5, "ok"),
     "blank": ({"ex1-solution": blank("ex1-solution"), "ex2-solution": blank("ex2-solution")}, 0, "not attempted"),
@@ -221,7 +225,6 @@ KINDS = {
     "memory-bomb": ({"ex2-solution": MEMORY_BOMB}, 3, "memory limit"),
     "huge-output": ({"ex1-solution": HUGE_OUTPUT}, 5, "output"),
     "attack": ({"ex1-solution": ATTACK}, 5, ""),
-    "leak-hidden-tests": ({"ex1-solution": LEAK}, 5, ""),
     "detached-process": ({"ex1-solution": DETACHED}, 5, "ok"),
     "segfault": ({"ex2-solution": SEGFAULT}, 3, "kernel died"),
     "cells-deleted": ("deleted", 3, "cells deleted"),

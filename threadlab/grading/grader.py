@@ -261,15 +261,18 @@ def _classify(cells: list[dict], events: list[dict], structure: list[str]) -> st
     for cell in cells:
         if cell.get("error"):
             errors.add(cell["error"])
-    if "NotImplementedError" in errors:
+    if "NotImplementedError" in errors or any("not attempted" in c.get("evalue", "") for c in cells):
         notes.append("an exercise left blank (not attempted)")
+    for cell in cells:  # threadlab.labcheck's summary of a check cell: "Exercise N: k of n checks passed ..."
+        if cell.get("error") == "CheckFailed" and cell.get("evalue"):
+            notes.append(cell["evalue"].splitlines()[0][:160])
     for name, text in (("MemoryError", "memory limit hit (MemoryError)"),
                        ("BlockingIOError", "process limit hit (cannot fork)"),
                        ("SystemExit", "called sys.exit"),
                        ("KeyboardInterrupt", "interrupted (deadlock or busy loop)")):
         if name in errors:
             notes.append(text)
-    others = sorted(errors - {"NotImplementedError", "MemoryError", "BlockingIOError", "SystemExit",
+    others = sorted(errors - {"NotImplementedError", "MemoryError", "BlockingIOError", "SystemExit", "CheckFailed",
                               "KeyboardInterrupt", "CellTimeoutError", "GradingStopped"})
     if others:
         notes.append("exceptions: " + ", ".join(others))
@@ -376,7 +379,7 @@ def grade_one(lab: str, sid: str, nb_path: str, template: str, out: str, setting
         for cell in graded.cells:
             errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
             if cell.cell_type == "code" and errors:
-                cells.append({"error": errors[0].get("ename")})
+                cells.append({"error": errors[0].get("ename"), "evalue": str(errors[0].get("evalue", ""))})
         result["score"] = sum(c["points"] for c in result["checks"])
         result["events"] = events
         result["verdict"] = _classify(cells, events, structure) or "ok"
@@ -611,6 +614,15 @@ def grade_class(lab: str, submissions: list[str], out: str, source: str | None =
         raise FileNotFoundError(f"reference notebook not found: {source}")
     import nbformat
 
+    marker = os.path.join(out, MARKER)
+    if os.path.exists(marker):
+        import psutil
+
+        words = open(marker).read().split()
+        pid = int(words[1]) if len(words) > 1 and words[0] == "pid" and words[1].isdigit() else None
+        if pid and pid != os.getpid() and psutil.pid_exists(pid):
+            raise RuntimeError(f"another grading run (pid {pid}) is writing into {out}")
+        echo(f"note: an earlier grading run into {out} was interrupted; students it had not finished have no score")
     source_nb = nbformat.read(source, as_version=4)
     hidden = hidden_lines(source_nb)
     pairs = find_submissions(lab, submissions)
@@ -625,7 +637,7 @@ def grade_class(lab: str, submissions: list[str], out: str, source: str | None =
     with tempfile.TemporaryDirectory(prefix="threadlab-grading-") as workdir:
         template = prepare_template(lab, source, workdir)
         _prepare_out(out, lab, template)
-        _atomic_write(os.path.join(out, MARKER), f"started {_dt.datetime.now(_dt.timezone.utc).isoformat()}\n")
+        _atomic_write(marker, f"pid {os.getpid()} started {_dt.datetime.now(_dt.timezone.utc).isoformat()}\n")
         grades_csv = os.path.join(out, "grades.csv")
         if os.path.exists(grades_csv):
             os.remove(grades_csv)

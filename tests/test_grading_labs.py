@@ -1,0 +1,54 @@
+"""The batch grader on the course's real labs: each solution gets full marks, each blank lab zero.
+
+Graded as a class of two (the reference notebook and nbgrader's learner version of it), in the
+sandbox, with generous timeouts (this checks the labs work under the grader, not how fast they are).
+"""
+
+import glob
+import os
+import shutil
+
+import pytest
+
+from threadlab.grading import grader
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+REAL_LABS = sorted(glob.glob(os.path.join(ROOT, "solutions", "*", "*.ipynb")))
+
+
+def _learner_version(source, folder):
+    """The blank lab a learner receives, made by nbgrader generate_assignment from the source."""
+    from nbgrader.converters import GenerateAssignment
+
+    lab = os.path.basename(os.path.dirname(source))
+    root = os.path.join(folder, "course")
+    os.makedirs(os.path.join(root, "source", lab))
+    for name in os.listdir(os.path.dirname(source)):
+        path = os.path.join(os.path.dirname(source), name)
+        if os.path.isfile(path):
+            shutil.copy(path, os.path.join(root, "source", lab, name))
+    grader._run_converter(GenerateAssignment, root, lab)
+    return os.path.join(root, "release", lab, lab + ".ipynb")
+
+
+@pytest.mark.skipif(not REAL_LABS, reason="no solutions/<lab>/<lab>.ipynb yet: only the fixture lab is graded")
+@pytest.mark.parametrize("source", REAL_LABS, ids=[os.path.basename(p) for p in REAL_LABS])
+def test_real_lab_solution_gets_full_marks_and_blank_gets_zero(source, tmp_path):
+    lab = os.path.splitext(os.path.basename(source))[0]
+    subs_dir = tmp_path / "class"
+    subs_dir.mkdir()
+    shutil.copy(source, subs_dir / "solution.ipynb")
+    shutil.copy(_learner_version(source, str(tmp_path)), subs_dir / "blank.ipynb")
+    lines = []
+    results = grader.grade_class(lab, [str(subs_dir)], str(tmp_path / "out"), source=source, echo=lines.append,
+                                 settings=grader.Settings(cell_timeout=60, budget=240))
+    print("\n".join(lines))
+    got = {r["student"]: r for r in results}
+    assert got["solution"]["max_score"] > 0
+    assert got["solution"]["score"] == got["solution"]["max_score"], got["solution"]["verdict"]
+    assert got["blank"]["score"] == 0, got["blank"]["checks"]
+    assert "not attempted" in got["blank"]["verdict"]
+    assert got["blank"]["seconds"] < 60  # a blank lab fails fast, it never waits for timeouts
+    print(f"{lab}: solution graded in {got['solution']['seconds']:.1f} s, blank in {got['blank']['seconds']:.1f} s")
