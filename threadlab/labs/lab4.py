@@ -118,7 +118,7 @@ def _drain(q: queue.Queue) -> list:
             return out
 
 
-def drive_worker(worker, items, func, workers: int = 1, after_stop=(), timeout: float = 5.0,
+def drive_worker(worker, items, func, workers: int = 1, after_stop=(), timeout: float = 3.0,
                  head_start: float = 0.05) -> WorkerRun:
     """Run ``worker(jobs, results, func)`` in ``workers`` threads the way a pool does, and report.
 
