@@ -505,3 +505,22 @@ def test_in_a_kernel_blank_exercise_deadlock_and_short_checkfailed_then_the_kern
     assert "timed out - after 0.5 s" in text2 and "waiting to acquire Lock #" in text2 and "Cell In[" in text2
     assert next(o for o in check2.outputs if o.output_type == "error").ename == "CheckFailed"
     assert after.outputs[0].text == "True True 2\n"
+
+
+def test_amplified_races_yields_right_before_each_store_in_a_new_thread_from_the_first_call(monkeypatch):
+    class Box:
+        value = 0
+
+    def bump(box):
+        current = box.value
+        box.value = current + 1
+
+    stores = labcheck._offsets_of_stores(bump.__code__)
+    assert len(stores) == 1  # the STORE_ATTR
+    yielded = []
+    monkeypatch.setattr(labcheck, "_sleep", lambda seconds: yielded.append(sys._getframe(2).f_lasti))
+    with amplified_races(yield_every=1):
+        t = threading.Thread(target=bump, args=(Box(),))
+        t.start()
+        t.join()
+    assert yielded == sorted(stores)

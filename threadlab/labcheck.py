@@ -622,8 +622,29 @@ def _call_tracer(frame, event, arg):
         skip = _code_is_library[code] = _is_library(code.co_filename)
     if skip:
         return None
+    # f_trace first: on 3.12 setting f_trace_opcodes before the frame has a local trace function
+    # turns on no opcode events at all (3.13: only from the second call on)
+    frame.f_trace = _opcode_tracer
     frame.f_trace_opcodes = True
     return _opcode_tracer
+
+
+def _prime_opcode_events():
+    """On 3.12, opcode events reach a frame only once the interpreter has seen some frame ask for
+    them *and* sys.settrace was called after that: ask once, on a throwaway frame, before tracing."""
+
+    def throwaway():
+        return None
+
+    def ask(frame, event, arg):
+        frame.f_trace_opcodes = True
+
+    previous = sys.gettrace()
+    sys.settrace(ask)
+    try:
+        throwaway()
+    finally:
+        sys.settrace(previous)
 
 
 @contextlib.contextmanager
@@ -649,6 +670,7 @@ def amplified_races(switch_interval: float = 1e-6, trace: bool = True, yield_eve
     old_yield = _yield_every
     sys.setswitchinterval(switch_interval)
     if trace:
+        _prime_opcode_events()
         _yield_every = max(0, int(yield_every))
         threading.settrace(_call_tracer)
         sys.settrace(_call_tracer)
