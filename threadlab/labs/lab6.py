@@ -1,0 +1,497 @@
+"""Lab 6 machinery: a dining table whose forks know who holds them, and a referee for port scanners.
+
+The forks are locks that remember their holder and who waits for them, so a dinner that deadlocks
+is *detected* (a cycle: each philosopher holds a fork the next one waits for), described, and then
+called off: every waiting philosopher gets :class:`DinnerCancelled` and leaves the table, putting its
+forks down on the way (``with`` blocks). No deadlock demo can hang the notebook.
+
+``force=True`` makes the worst interleaving happen every time instead of by luck: a philosopher who
+has just picked up one fork waits (briefly) until every other philosopher holds a fork or waits for
+one, before reaching for its second fork.
+
+The scanner referee is a ``probe(port)`` function that records which ports were probed, how many
+times, and how many probes ran at once, around the real probe of lesson 06 (which connects to
+sockets that the notebook opened on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import random
+import selectors
+import sys
+import threading
+import time
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from threadlab.lessons import lesson06
+from threadlab.lessons.lesson06 import probe as real_probe
+
+# --- the dining table ------------------------------------------------------------------------
+
+
+class DinnerCancelled(Exception):
+    """Raised in a philosopher waiting for a fork when the dinner is called off (deadlock detected)."""
+
+
+class Fork:
+    """A lock that remembers who holds it and who waits for it. Use ``with fork:`` (or acquire/release)."""
+
+    def __init__(self, table: Table, number: int):
+        self.table = table
+        self.number = number
+        self.holder: int | None = None  #: the philosopher holding this fork, or None
+        self._lock = threading.Lock()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        table = self.table
+        me = table.who()
+        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+        table._jitter()
+        table.waiting[me] = self.number
+        try:
+            while True:
+                if table.cancelled.is_set():
+                    raise DinnerCancelled(f"the dinner was called off while philosopher {me} waited for fork {self.number}")
+                if not blocking:
+                    got = self._lock.acquire(False)
+                else:
+                    left = 0.02 if deadline is None else max(0.0, min(0.02, deadline - time.monotonic()))
+                    got = self._lock.acquire(timeout=left)
+                if got:
+                    break
+                if not blocking or (deadline is not None and time.monotonic() >= deadline):
+                    return False
+        finally:
+            table.waiting.pop(me, None)
+        self.holder = me
+        table.held.setdefault(me, []).append(self.number)
+        table._after_pick_up(me)
+        return True
+
+    def release(self) -> None:
+        me = self.table.who()
+        if self.holder != me:
+            who = "nobody" if self.holder is None else f"philosopher {self.holder}"
+            raise RuntimeError(f"philosopher {me} put down fork {self.number}, which {who} holds")
+        self.holder = None
+        held = self.table.held.get(me, [])
+        if self.number in held:
+            held.remove(self.number)
+        self._lock.release()
+        self.table._jitter()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+    def __repr__(self):
+        holder = "free" if self.holder is None else f"held by philosopher {self.holder}"
+        return f"<fork {self.number}, {holder}>"
+
+
+class Table:
+    """``n`` philosophers around a table, fork ``i`` between philosopher ``i`` and ``i + 1``.
+
+    Philosopher ``i`` has ``table.left(i)`` (fork ``i``) and ``table.right(i)`` (fork ``i + 1``,
+    modulo ``n``), and calls ``table.eat(i)`` while holding both.
+    """
+
+    def __init__(self, n: int, eat_time: float = 0.001, force: bool = False, jitter: float = 0.0,
+                 seed: int | None = None):
+        if n < 2:
+            raise ValueError("a dinner needs at least 2 philosophers (with 1, left and right are the same fork)")
+        self.n = n
+        self.eat_time = eat_time
+        self.force = force
+        self.jitter = jitter
+        self._random = random.Random(seed)
+        self.forks = [Fork(self, i) for i in range(n)]
+        self.cancelled = threading.Event()
+        self.held: dict[int, list[int]] = {}  #: philosopher -> numbers of the forks it holds
+        self.waiting: dict[int, int] = {}  #: philosopher -> number of the fork it waits for
+        self.meals = Counter()  #: philosopher -> meals eaten
+        self.eating: set[int] = set()
+        self.most_eating = 0  #: the most philosophers seen eating at the same time
+        self.problems: list[str] = []  #: rules broken while eating
+        self.seated: set[int] = set()  #: philosophers still at the table (their function has not returned)
+        self._idents: dict[int, int] = {}  #: thread ident -> philosopher
+        self._forcing_failed = False
+        self._state = threading.Lock()
+
+    def left(self, i: int) -> Fork:
+        return self.forks[i % self.n]
+
+    def right(self, i: int) -> Fork:
+        return self.forks[(i + 1) % self.n]
+
+    def who(self) -> int:
+        """The philosopher running in the current thread (-1 for a thread that is not one)."""
+        return self._idents.get(threading.get_ident(), -1)
+
+    def eat(self, i: int) -> None:
+        """Philosopher ``i`` eats one meal: it must hold both its forks."""
+        me = self.who()
+        if me != i:
+            self._problem(f"philosopher {me} called eat({i}): each philosopher eats for itself")
+        for fork in (self.left(i), self.right(i)):
+            if fork.holder != i:
+                self._problem(f"philosopher {i} ate without holding fork {fork.number} "
+                              f"({'free' if fork.holder is None else f'held by philosopher {fork.holder}'})")
+        with self._state:
+            next_to_neighbour = (i - 1) % self.n in self.eating or (i + 1) % self.n in self.eating
+            self.eating.add(i)
+            self.most_eating = max(self.most_eating, len(self.eating))
+        if next_to_neighbour:
+            self._problem(f"philosopher {i} ate at the same time as a neighbour")
+        time.sleep(self.eat_time)
+        with self._state:
+            self.eating.discard(i)
+            self.meals[i] += 1
+
+    def _problem(self, text: str) -> None:
+        with self._state:
+            if text not in self.problems:
+                self.problems.append(text)
+
+    def _jitter(self) -> None:
+        if self.jitter:
+            time.sleep(self._random.random() * self.jitter)
+
+    def _after_pick_up(self, me: int) -> None:
+        """With ``force``: after picking up a first fork, wait until every philosopher at the table
+        holds a fork or waits for one (the worst moment to reach for a second fork), at most 1 s."""
+        if not self.force or self._forcing_failed or len(self.held.get(me, ())) != 1:
+            return
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and not self.cancelled.is_set():
+            if all(self.held.get(p) or p in self.waiting for p in list(self.seated) if p != me):
+                return
+            time.sleep(0.001)
+        # the others wait for something else (a lock of the philosophers' own): stop forcing, or
+        # every meal would cost this second
+        self._forcing_failed = True
+
+    def wait_for_graph(self) -> dict[int, int]:
+        """{philosopher: the philosopher holding the fork it waits for}."""
+        graph = {}
+        for p, number in list(self.waiting.items()):
+            holder = self.forks[number].holder
+            if holder is not None and holder != p:
+                graph[p] = holder
+        return graph
+
+    def state(self) -> tuple:
+        return tuple(sorted((p, tuple(f)) for p, f in self.held.items())), tuple(sorted(self.waiting.items()))
+
+
+def find_cycle(graph: dict[int, int]) -> list[int] | None:
+    """A cycle in a graph where each node has at most one successor, as a list of nodes (or None)."""
+    for start in sorted(graph):
+        path, node = [], start
+        while node in graph and node not in path:
+            path.append(node)
+            node = graph[node]
+        if node in path:
+            cycle = path[path.index(node):]
+            first = cycle.index(min(cycle))
+            return cycle[first:] + cycle[:first]
+    return None
+
+
+@dataclass
+class Dinner:
+    """What happened at one dinner."""
+
+    n: int
+    meals_each: int
+    meals: dict[int, int]
+    deadlocked: bool = False
+    cycle: list[int] = field(default_factory=list)  #: philosophers in the wait-for cycle, in order
+    holding: dict[int, list[int]] = field(default_factory=dict)  #: at the deadlock: who held which forks
+    waiting: dict[int, int] = field(default_factory=dict)  #: at the deadlock: who waited for which fork
+    errors: list[str] = field(default_factory=list)  #: exceptions raised by philosophers
+    problems: list[str] = field(default_factory=list)  #: rules broken while eating
+    still_running: list[int] = field(default_factory=list)  #: philosophers that never returned
+    forks_left_held: list[int] = field(default_factory=list)  #: forks still held after the dinner
+    most_eating: int = 0
+    seconds: float = 0.0
+    seated: list[int] = field(default_factory=list)  #: the philosophers who sat down (default: all)
+
+    @property
+    def everyone_ate(self) -> bool:
+        return all(self.meals.get(i, 0) == self.meals_each for i in (self.seated or range(self.n)))
+
+    @property
+    def ok(self) -> bool:
+        return (self.everyone_ate and not self.deadlocked and not self.errors and not self.problems
+                and not self.still_running and not self.forks_left_held)
+
+    def describe_deadlock(self) -> list[str]:
+        lines = []
+        for p in self.cycle:
+            fork = self.waiting[p]
+            holds = ", ".join(f"fork {f}" for f in self.holding.get(p, [])) or "no fork"
+            lines.append(f"philosopher {p} holds {holds} and waits for fork {fork}, "
+                         f"held by philosopher {(self.cycle + self.cycle)[self.cycle.index(p) + 1]}")
+        return lines
+
+    def report(self) -> str:
+        if self.deadlocked:
+            return "\n".join([f"DEADLOCK: {len(self.cycle)} philosophers wait for each other in a circle:",
+                              *("  " + line for line in self.describe_deadlock()),
+                              "the dinner was called off: each waiting philosopher left the table"])
+        lines = [f"{len(self.seated or range(self.n))} philosophers, meals eaten: "
+                 f"{[self.meals.get(i, 0) for i in (self.seated or range(self.n))]} "
+                 f"(each should eat {self.meals_each})"]
+        lines += [f"error: {e}" for e in self.errors[:3]] + [f"rule broken: {p}" for p in self.problems[:3]]
+        if self.still_running:
+            lines.append(f"still running after the time limit, not waiting for a fork: philosophers {self.still_running}")
+        if self.forks_left_held:
+            lines.append(f"forks never put down: {self.forks_left_held}")
+        return "\n".join(lines)
+
+    def explain(self) -> str:
+        """One line for an AssertionError: what went wrong, most important first."""
+        if self.deadlocked:
+            return "deadlock: " + "; ".join(self.describe_deadlock())
+        if self.errors:
+            return f"a philosopher raised {self.errors[0]}"
+        if self.problems:
+            return self.problems[0]
+        if self.still_running:
+            return f"philosophers {self.still_running} were still running (not waiting for a fork) at the time limit"
+        if not self.everyone_ate:
+            eaten = [self.meals.get(i, 0) for i in (self.seated or range(self.n))]
+            return f"meals eaten {eaten}, expected {self.meals_each} each"
+        if self.forks_left_held:
+            return f"forks {self.forks_left_held} were never put down"
+        return "all went well"
+
+
+def run_dinner(philosopher, n: int = 5, meals: int = 3, *, force: bool = False, jitter: float = 0.0,
+               eat_time: float = 0.001, seated=None, timeout: float = 5.0, stuck_after: float = 0.3,
+               seed: int | None = None) -> Dinner:
+    """Seat ``n`` philosophers, each a thread running ``philosopher(table, i, meals)``; return what happened.
+
+    A deadlock (a cycle of philosophers each waiting for a fork the next one holds, unchanged for
+    ``stuck_after`` seconds) is detected, recorded, and ended by calling the dinner off. Nothing
+    runs longer than ``timeout`` seconds (plus a moment to clean up). A philosopher that raises
+    ``NotImplementedError`` (the blank exercise) makes this raise it too, after the cleanup.
+    """
+    table = Table(n, eat_time=eat_time, force=force, jitter=jitter, seed=seed)
+    who = list(range(n)) if seated is None else list(seated)
+    errors: list[str] = []
+    blank: list[int] = []
+    started = threading.Barrier(len(who) + 1)
+
+    def seat(i):
+        table._idents[threading.get_ident()] = i
+        try:
+            started.wait(5)
+            philosopher(table, i, meals)
+        except DinnerCancelled:
+            pass
+        except NotImplementedError:  # the blank exercise: reported as "not attempted" by the checks
+            blank.append(i)
+        except BaseException as exc:  # reported, not raised in a thread nobody watches
+            errors.append(f"{type(exc).__name__}: {exc} (philosopher {i})")
+        finally:
+            table.seated.discard(i)
+
+    table.seated.update(who)
+    threads = [threading.Thread(target=seat, args=(i,), name=f"philosopher {i}", daemon=True) for i in who]
+    for t in threads:
+        t.start()
+    start = time.perf_counter()
+    started.wait(5)
+    result = Dinner(n, meals, {}, seated=who)
+    last_state, since = None, time.monotonic()
+    deadline = time.monotonic() + timeout
+    while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
+        time.sleep(0.01)
+        cycle = find_cycle(table.wait_for_graph())
+        state = table.state()
+        if cycle is None or state != last_state:
+            last_state, since = state, time.monotonic()
+            continue
+        if time.monotonic() - since >= stuck_after:
+            result.deadlocked = True
+            result.cycle = cycle
+            result.holding = {p: list(f) for p, f in table.held.items() if f}
+            result.waiting = dict(table.waiting)
+            break
+    table.cancelled.set()  # anyone still waiting for a fork leaves the table
+    for t in threads:
+        t.join(max(0.5, 2 * 0.02 * n))
+    result.seconds = time.perf_counter() - start
+    result.still_running = sorted(int(t.name.split()[-1]) for t in threads if t.is_alive())
+    result.meals = dict(table.meals)
+    result.errors = errors
+    result.problems = list(table.problems)
+    result.most_eating = table.most_eating
+    result.forks_left_held = [f.number for f in table.forks if f.locked()] if not result.still_running else []
+    if blank:
+        raise NotImplementedError(f"philosopher {blank[0]} raised NotImplementedError: the exercise is not written yet")
+    return result
+
+
+def dinners(philosopher, runs: int, **options) -> list[Dinner]:
+    """``runs`` dinners in a row (each with its own random seed for the jitter)."""
+    return [run_dinner(philosopher, seed=k, **options) for k in range(runs)]
+
+
+# --- the scanner referee ---------------------------------------------------------------------
+
+
+@contextmanager
+def scan_targets(n_open: int = 8, n_closed: int = 24):
+    """Lesson 06's targets on 127.0.0.1 (open = listening, closed = bound only), with a thread that
+    accepts and closes every connection to an open port, so that many scans in a row never fill a
+    listening socket's backlog (a full backlog would make an open port look closed)."""
+    with lesson06.scan_targets(n_open, n_closed) as targets:
+        stop = threading.Event()
+        listening = [s for s in targets.sockets if s.getsockname()[1] in set(targets.open_ports)]
+        selector = selectors.DefaultSelector()
+        for sock in listening:
+            sock.setblocking(False)
+            selector.register(sock, selectors.EVENT_READ)
+
+        def accept_all():
+            while not stop.is_set():
+                for key, _ in selector.select(timeout=0.05):
+                    try:
+                        conn, _ = key.fileobj.accept()
+                        conn.close()
+                    except OSError:
+                        pass
+
+        acceptor = threading.Thread(target=accept_all, name="lab6 target acceptor", daemon=True)
+        acceptor.start()
+        try:
+            yield targets
+        finally:
+            stop.set()
+            acceptor.join(5)
+            selector.close()
+
+
+class ScanReferee:
+    """A ``probe(port)`` that records every call: which ports, how often, how many at once, which threads.
+
+    ``latency`` is the simulated round trip of each probe; ``jitter`` adds up to that many seconds
+    at random, so scanners finish in a different order every run.
+    """
+
+    def __init__(self, latency: float = 0.01, jitter: float = 0.0, seed: int | None = None):
+        self.latency = latency
+        self.jitter = jitter
+        self._random = random.Random(seed)
+        self.calls = Counter()
+        self.active = 0
+        self.most_active = 0
+        self.threads: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, port: int) -> bool:
+        with self._lock:
+            self.calls[port] += 1
+            self.active += 1
+            self.most_active = max(self.most_active, self.active)
+            self.threads.add(threading.current_thread())
+            extra = self._random.random() * self.jitter if self.jitter else 0.0
+        try:
+            return real_probe(port, latency=self.latency + extra)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    def problems(self, ports) -> list[str]:
+        """What went wrong with the probing of ``ports`` (an empty list when each was probed exactly once)."""
+        found = []
+        never = [p for p in ports if self.calls[p] == 0]
+        twice = [p for p in ports if self.calls[p] > 1]
+        strangers = [p for p in self.calls if p not in set(ports)]
+        if never:
+            found.append(f"{len(never)} of {len(ports)} ports were never probed")
+        if twice:
+            found.append(f"{len(twice)} ports were probed more than once")
+        if strangers:
+            found.append(f"ports that were not asked for were probed: {strangers[:3]}")
+        return found
+
+
+@dataclass
+class Scan:
+    """One run of a learner's scanner against a referee."""
+
+    found: object
+    expected: list[int]
+    problems: list[str]
+    most_active: int
+    threads_used: int
+    left_running: int
+    seconds: float
+
+
+def _slowed_tracer(delay: float):
+    """A trace function that sleeps ``delay`` seconds before each line of code outside the libraries."""
+    import sysconfig
+
+    libraries = tuple({p for key in ("stdlib", "platstdlib", "purelib", "platlib")
+                       if (p := sysconfig.get_paths().get(key))} | {str(Path(__file__).resolve().parent.parent)})
+
+    def local(frame, event, arg):
+        if event == "line":
+            time.sleep(delay)
+        return local
+
+    verdicts: dict = {}
+
+    def on_call(frame, event, arg):
+        code = frame.f_code
+        library = verdicts.get(code)
+        if library is None:
+            name = code.co_filename
+            library = verdicts[code] = name.startswith("<frozen") or (
+                name[:1] != "<" and str(Path(name).resolve()).startswith(libraries))
+        return None if library else local
+
+    return on_call
+
+
+def run_scan(scan_ports, targets, max_threads: int, latency: float = 0.01, jitter: float = 0.0,
+             seed: int | None = None, ports=None, slow_main: float = 0.0) -> Scan:
+    """Run ``scan_ports(ports, max_threads, probe)`` with a referee as ``probe``; return what it saw.
+
+    ``slow_main`` > 0 makes the thread that calls ``scan_ports`` sleep that long before each line
+    of the learner's code (the scanner threads run at full speed). Probes then finish *between*
+    two lines of the main loop, e.g. between "release the lock" and "wait for the Event": the
+    window in which the seed's Event pulse is lost, hit in most runs instead of almost never.
+    """
+    ports = list(targets.ports if ports is None else ports)
+    referee = ScanReferee(latency, jitter, seed)
+    before = set(threading.enumerate())
+    old_trace = sys.gettrace()
+    if slow_main > 0:
+        sys.settrace(_slowed_tracer(slow_main))
+    start = time.perf_counter()
+    try:
+        found = scan_ports(list(ports), max_threads, referee)
+    finally:
+        if slow_main > 0:
+            sys.settrace(old_trace)
+    seconds = time.perf_counter() - start
+    left = [t for t in threading.enumerate() if t not in before and t.is_alive() and t in referee.threads]
+    expected = sorted(p for p in targets.open_ports if p in set(ports))
+    return Scan(found, expected, referee.problems(ports), referee.most_active,
+                len(referee.threads), len(left), seconds)
