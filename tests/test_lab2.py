@@ -404,7 +404,7 @@ def test_deadlock_prone_transfer_fails_the_check_with_a_deadlock_report():
     start = time.perf_counter()
     passed, printed = full_check("ex3", transfer=transfer_opposite_orders)
     assert not passed
-    line = next(x for x in printed.splitlines() if "transfers 1 -> 2 and 2 -> 1" in x)
+    line = next(x for x in printed.splitlines() if "transfers 2 -> 1 at the same time" in x)
     assert re.search(r"✘ .*failed - deadlock: transfer-\S+ holds account \d; waits for account \d, held by transfer-", line)
     assert "Hint: take the two locks in one global order" in line
     assert "✔ moves money, refuses an overdraft, releases both locks" in printed
@@ -451,3 +451,33 @@ def test_blank_lab_fails_every_check_quickly_as_not_attempted():
         grade_id = cell.metadata["nbgrader"]["grade_id"]
         print(f"\nblank check cell {grade_id}: {len(verdicts)} not attempted in {seconds:.2f} s")
         assert seconds < 3.0
+
+
+class SelfDeadlockBank(CheckThenActBank):
+    """transfer() holds the (non-re-entrant) lock and then calls balance(), which takes it again."""
+
+    def transfer(self, src, dst, amount):
+        with self._lock:
+            if self.balance(src) < amount:
+                return False
+            self._balances[src] -= amount
+            self._balances[dst] += amount
+            return True
+
+
+def test_a_hung_answer_is_reported_as_timed_out_with_the_lock_it_waits_for():
+    from threadlab.labcheck import check_exercise
+
+    banks = []
+    tests = check_tests("ex2", Bank=lambda balances: banks.append(SelfDeadlockBank(balances)) or banks[-1])
+    out = io.StringIO()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(out), pytest.raises(CheckFailed):
+        check_exercise("Exercise 2", [tests["test_one_thread"]], timeout=1.0)
+    printed = out.getvalue()
+    print(printed)
+    assert time.perf_counter() - start < 5
+    assert "timed out - after 1 s: deadlock or busy loop?" in printed
+    assert "of balance, test_lab2.py: `with self._lock:`" in printed  # the stack shows where it waits
+    assert re.search(r"holds Lock #(\d+) .*and waits for Lock #\1 ", printed), printed  # the lock it already holds
+    banks[0]._lock.release()  # let the stuck thread go: it finishes its transfer and ends

@@ -44,7 +44,10 @@ class AccountLock(TracedLock):
     """A ``threading.Lock`` with a name, watched by an :class:`AccountMonitor`.
 
     Same interface as a Lock: ``acquire(blocking=True, timeout=-1)``, ``release()``, ``locked()``
-    and ``with``. A blocked acquire waits in short slices; once the monitor is broken it raises
+    and ``with``. Right after a successful acquire the thread gives up the GIL (``time.sleep(0)``),
+    so another thread can take its own first lock before this one asks for its second: an answer
+    that takes two locks in opposite orders deadlocks in every run instead of now and then.
+    A blocked acquire waits in short slices; once the monitor is broken it raises
     :class:`LockBroken` instead of waiting for ever. So does a thread that asks, without a timeout,
     for a lock it already holds (a plain Lock would wait for ever there).
     """
@@ -81,6 +84,7 @@ class AccountLock(TracedLock):
         if got:
             with guard:
                 self.monitor.owners[self.name] = me
+            time.sleep(0)  # let the other threads run now: a wrong lock order then deadlocks at once
         return got
 
     def __repr__(self):
