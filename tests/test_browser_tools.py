@@ -1,0 +1,103 @@
+"""Unit tests of the pure helpers of ci/browser.py (the browser suite itself needs chromium)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("course_browser", ROOT / "ci" / "browser.py")
+browser = importlib.util.module_from_spec(_spec)
+sys.modules["course_browser"] = browser
+_spec.loader.exec_module(browser)
+
+
+def code(src, outputs=(), count=1, tags=(), nbgrader=None):
+    meta = {"tags": list(tags)} if tags else {}
+    if nbgrader:
+        meta["nbgrader"] = nbgrader
+    return {"cell_type": "code", "source": src, "outputs": list(outputs), "execution_count": count, "metadata": meta}
+
+
+def md(src):
+    return {"cell_type": "markdown", "source": src, "metadata": {}}
+
+
+ERROR = {"output_type": "error", "ename": "ValueError", "evalue": "boom", "traceback": []}
+
+
+def test_run_problems_clean_notebook():
+    nb = {"cells": [md("# t"), code("x = 1"), code("raise ValueError", [ERROR], tags=["raises-exception"])]}
+    assert browser.run_problems(nb) == []
+
+
+def test_run_problems_unexpected_error_and_cells_not_run():
+    nb = {"cells": [code("x = 1", [ERROR]), code("y = 2", count=None), code("", count=None)]}
+    problems = browser.run_problems(nb)
+    assert problems == ["cell 0 shows an error: ValueError: boom", "cell 1 did not run"]
+
+
+def test_run_problems_tagged_cell_that_did_not_raise():
+    nb = {"cells": [code("x = 1", tags=["raises-exception"])]}
+    assert browser.run_problems(nb) == ["cell 0 is tagged raises-exception but shows no error"]
+
+
+SOLUTION = """def f(urls):
+    \"\"\"doc\"\"\"
+    ### BEGIN SOLUTION
+    out = [u.upper() for u in urls]
+    return out
+    ### END SOLUTION
+"""
+
+
+def test_solution_answers_inside_a_function():
+    wrong, right = browser.solution_answers(SOLUTION)
+    assert "BEGIN SOLUTION" not in right and "return out" in right
+    assert "return None" in wrong and "upper" not in wrong
+    namespace = {}
+    exec(wrong, namespace)
+    assert namespace["f"](["a"]) is None
+    exec(right, namespace)
+    assert namespace["f"](["a"]) == ["A"]
+
+
+@pytest.mark.parametrize("src", [
+    "### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n",                                # module level
+    "class C:\n    ### BEGIN SOLUTION\n    x = 1\n    ### END SOLUTION\n",          # class body
+    "def f():\n    x = 1\n",                                                          # no region
+])
+def test_solution_answers_none_when_return_would_be_invalid(src):
+    assert browser.solution_answers(src) is None
+
+
+def test_first_exercise_needs_the_first_solution_and_its_check():
+    sol = {"grade_id": "ex1-solution", "solution": True, "grade": False}
+    check = {"grade_id": "ex1-check", "solution": False, "grade": True}
+    nb = {"cells": [md("# Lab"), code("import x"), code(SOLUTION, nbgrader=sol), code("check()", nbgrader=check)]}
+    index, grade_id, wrong, right = browser.first_exercise(nb)
+    assert (index, grade_id) == (2, "ex1-solution") and "return None" in wrong
+    # a first exercise with no function body: no generic wrong answer, and no later one is taken
+    first = code("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n", nbgrader={**sol, "grade_id": "ex0"})
+    nb["cells"].insert(1, first)
+    assert browser.first_exercise(nb) is None
+
+
+def test_longest_first_and_default_lists(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    small = {"cells": [code("a")], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    big = {"cells": [code("a")] * 5, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    import json
+    (tmp_path / "notebooks" / "01-a.ipynb").write_text(json.dumps(small))
+    (tmp_path / "notebooks" / "02-b.ipynb").write_text(json.dumps(big))
+    paths = browser.default_notebooks(tmp_path)
+    assert [p.name for p in paths] == ["01-a.ipynb", "02-b.ipynb"]
+    assert [p.name for p in browser.longest_first(paths)] == ["02-b.ipynb", "01-a.ipynb"]
+    assert browser.lab_notebooks(tmp_path) == []
+
+
+def test_widget_cells():
+    view = {"output_type": "display_data", "data": {browser.WIDGET_MIME: {"model_id": "x"}}}
+    nb = {"cells": [code("a"), md("b"), code("w", [view])]}
+    assert browser.widget_cells(nb) == [2]
