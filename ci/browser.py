@@ -603,12 +603,14 @@ def check_notebook(browser, lab: Lab, path: Path, workspace: str, lab_exercise: 
     detail = "did not finish"
     try:
         open_notebook(page, lab, rel, workspace)
+        opened = time.perf_counter()
         if lab_exercise:
             solution = ROOT / "solutions" / path.parent.name / path.name
             checked, problems = check_lab_exercise(page, lab, rel, solution)
             detail = "; ".join(checked) or "no exercise checked"
         else:
             nb = run_all(page, lab, rel)
+            ran = time.perf_counter()
             problems += run_problems(nb)
             n_code = len([c for _, c in code_cells(nb) if source(c).strip()])
             tagged = sum("raises-exception" in c.get("metadata", {}).get("tags", []) for _, c in code_cells(nb))
@@ -622,7 +624,9 @@ def check_notebook(browser, lab: Lab, path: Path, workspace: str, lab_exercise: 
                 c, p = check(page)
                 checked += c
                 problems += p
-            detail = (f"{n_code} cells run, {tagged} expected errors, {widgets} widgets drawn"
+            phases = (f"[open {opened - start:.0f} s, run all {ran - opened:.0f} s, "
+                      f"widgets {time.perf_counter() - ran:.0f} s] ")
+            detail = (phases + f"{n_code} cells run, {tagged} expected errors, {widgets} widgets drawn"
                       + (f"; {'; '.join(checked)}" if checked else ""))
     except Exception as exc:
         problems.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
@@ -680,6 +684,8 @@ def run_suite(lab: Lab, jobs: list[tuple[Path, bool]], workers: int) -> list[tup
 
 def self_test(workers: int) -> int:
     """Break Experiment's slider callback in a copy of threadlab; the suite must catch it."""
+    global WIDGET_TIMEOUT
+    WIDGET_TIMEOUT = 15.0  # a working slider redraws in about a second; the broken one never does
     say("self-test: the Experiment slider callback does nothing in this copy; the slider checks must fail")
     lab = Lab(break_widgets=True)
     try:
@@ -728,6 +734,8 @@ def main(argv=None) -> int:
     print()
     for problems, line in sorted(results, key=lambda r: r[1].split("  ", 1)[-1]):
         print(("ok     " if not problems else "FAILED ") + line)
+        for problem in problems:
+            print(f"         - {problem}")
     shots = sorted(p.name for p in SHOTS.glob("*.png")) if SHOTS.exists() else []
     print(f"screenshots in {SHOTS.relative_to(ROOT)}/: {', '.join(shots)}")
     print(f"browser suite: {time.perf_counter() - start:.0f} s with {args.jobs} browsers")
