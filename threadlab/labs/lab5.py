@@ -304,7 +304,7 @@ def machine_capacity(processes: int, rounds: int = 2, job=(0, 60_000)) -> tuple[
 
 
 def measure_speedup(time_counts, n: int = SPEED_N, processes: int | None = None, parts: int = SPEED_PARTS,
-                    rounds: int = 3, budget: float = 6.0) -> Speedup:
+                    rounds: int = 3, budget: float = 4.0) -> Speedup:
     """Call the learner's ``time_counts(n, processes, parts)`` and judge it against this machine.
 
     Each round measures the machine's capacity (independent copies of a job) right after the
