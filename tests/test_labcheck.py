@@ -433,24 +433,32 @@ class _nothing:
         return False
 
 
-RUNS, THREADS, INCREMENTS = 20, 4, 500
+RUNS = 20
+# (threads, increments each, racy runs that must be caught). 4 threads or more: every run, on
+# Python 3.10-3.13 (100 of 100 runs). 2 threads: 96-100 of 100 runs measured on a 2-core machine at load 9, where
+# the OS can deschedule one of the two threads for its whole run; hence 19 of 20 there.
+SIZES = ((4, 300, RUNS), (2, 300, RUNS - 1))
 
 
 def test_amplified_races_catches_every_racy_counter_every_time_and_never_a_locked_one():
     rates = {}
     started = time.perf_counter()
-    for cls in (BareCounter, ReadAddWriteCounter, ReadCallWriteCounter, LockedCounter):
-        for amplified in (False, True):
-            caught = sum(lost_updates(cls, THREADS, INCREMENTS, amplified) for _ in range(RUNS))
-            rates[cls.__name__, amplified] = caught
+    for threads, increments, _ in SIZES:
+        for cls in (BareCounter, ReadAddWriteCounter, ReadCallWriteCounter, LockedCounter):
+            for amplified in (False, True):
+                caught = sum(lost_updates(cls, threads, increments, amplified) for _ in range(RUNS))
+                rates[threads, increments, cls.__name__, amplified] = caught
     elapsed = time.perf_counter() - started
-    print(f"\ncatch rate, {THREADS} threads x {INCREMENTS} increments, {RUNS} runs, Python {sys.version.split()[0]}:")
-    for (name, amplified), caught in rates.items():
-        print(f"  {name:22} {'amplified_races()' if amplified else 'plain':17} {caught}/{RUNS}")
+    print(f"\ncatch rate over {RUNS} runs, Python {sys.version.split()[0]}:")
+    for (threads, increments, name, amplified), caught in rates.items():
+        how = "amplified_races()" if amplified else "plain"
+        print(f"  {threads} threads x {increments:4} increments  {name:22} {how:17} {caught}/{RUNS}")
     print(f"  ({elapsed:.1f} s in all)")
-    for name in ("BareCounter", "ReadAddWriteCounter", "ReadCallWriteCounter"):
-        assert rates[name, True] == RUNS, (name, rates)
-    assert rates["LockedCounter", True] == 0 and rates["LockedCounter", False] == 0
+    for threads, increments, at_least in SIZES:
+        for name in ("BareCounter", "ReadAddWriteCounter", "ReadCallWriteCounter"):
+            assert rates[threads, increments, name, True] >= at_least, (threads, increments, name, rates)
+        assert rates[threads, increments, "LockedCounter", True] == 0
+        assert rates[threads, increments, "LockedCounter", False] == 0
 
 
 def test_amplified_races_restores_everything_even_on_error():
@@ -461,10 +469,10 @@ def test_amplified_races_restores_everything_even_on_error():
     threading.settrace(my_trace)
     try:
         with pytest.raises(KeyError), amplified_races():
-            assert sys.getswitchinterval() < interval and threading.gettrace() is labcheck._call_tracer
+            assert sys.getswitchinterval() < interval and threading.gettrace() is labcheck._new_thread_tracer
             raise KeyError("boom")
         assert threading.gettrace() is my_trace and sys.getswitchinterval() == interval
-        assert labcheck._yield_every == 0
+        assert labcheck._yield_every == 0 and labcheck._start_delay == 0
     finally:
         threading.settrace(None)
 
@@ -519,8 +527,8 @@ def test_amplified_races_yields_right_before_each_store_in_a_new_thread_from_the
     assert len(stores) == 1  # the STORE_ATTR
     yielded = []
     monkeypatch.setattr(labcheck, "_sleep", lambda seconds: yielded.append(sys._getframe(2).f_lasti))
-    with amplified_races(yield_every=1):
+    with amplified_races(yield_every=1, start_delay=0):
         t = threading.Thread(target=bump, args=(Box(),))
         t.start()
         t.join()
-    assert yielded == sorted(stores)
+    assert set(yielded) == stores  # (it sleeps in small steps waiting for another thread's store)

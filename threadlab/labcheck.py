@@ -34,7 +34,6 @@ import contextlib
 import ctypes
 import dis
 import functools
-import itertools
 import linecache
 import os
 import sys
@@ -593,8 +592,14 @@ _STORES = frozenset(
     if name in dis.opmap
 )
 _yield_every = 0  # give up the GIL before every n-th store (0: never)
-_stores_seen = itertools.count()
+_stores_total = 0  # stores reached in traced code (all threads; a lost update here and there is harmless)
 _sleep = time.sleep
+# time.sleep(0) may give the GIL back to the same thread at once (measured on 3.10: racy counters
+# caught 13-23/40 at 2 threads x 200 increments); a real, tiny sleep lets another thread in
+_YIELD_SECONDS = 1e-6
+_YIELD_WAIT = 0.0005
+_start_delay = 0.0
+_last_start = 0.0
 
 
 def _offsets_of_stores(code) -> frozenset:
@@ -608,10 +613,37 @@ def _opcode_tracer(frame, event, arg):
     # a tiny switch interval lets another thread in before (almost) any bytecode of the learner's code;
     # giving up the GIL right before each write to shared state (attribute, item, global, closure
     # variable) makes sure the window between a read and its write-back is open every time
+    global _stores_total
     if event == "opcode" and _yield_every and frame.f_lasti in _offsets_of_stores(frame.f_code):
-        if next(_stores_seen) % _yield_every == 0:
-            _sleep(0)
+        _stores_total += 1
+        seen = _stores_total
+        if seen % _yield_every == 0:
+            # wait (briefly) until some other thread reaches a store too: with only two threads a
+            # plain yield often found the other one asleep in its own yield
+            give_up = time.monotonic() + _YIELD_WAIT
+            while True:
+                _sleep(_YIELD_SECONDS)
+                if _stores_total != seen or time.monotonic() >= give_up:
+                    break
     return _opcode_tracer
+
+
+def _new_thread_tracer(frame, event, arg):
+    """What threading.settrace installs: trace the thread from now on, after a pause at its start
+    that lasts until no other thread has started for ``_start_delay`` seconds (at most ten times
+    that), so the threads a test starts one after another really run at the same time."""
+    global _last_start
+    sys.settrace(_call_tracer)
+    if _start_delay:
+        now = _last_start = time.monotonic()
+        give_up = now + 10 * _start_delay
+        while now < give_up:
+            wait = _last_start + _start_delay - now
+            if wait <= 0:
+                break
+            _sleep(min(wait, 0.0001))
+            now = time.monotonic()
+    return _call_tracer(frame, event, arg)
 
 
 def _call_tracer(frame, event, arg):
@@ -648,40 +680,53 @@ def _prime_opcode_events():
 
 
 @contextlib.contextmanager
-def amplified_races(switch_interval: float = 1e-6, trace: bool = True, yield_every: int = 16):
+def amplified_races(switch_interval: float = 1e-6, trace: bool = True, yield_every: int = 4, start_delay: float = 0.002):
     """Make thread switches happen between almost any two bytecodes of the learner's code inside the block.
 
     Sets ``sys.setswitchinterval(switch_interval)`` and (with ``trace``) installs an opcode-level
     trace function in the current thread and, through ``threading.settrace``, in every thread
     started inside the block; with ``yield_every=n`` (n > 0) that trace function also gives up the
-    GIL (``time.sleep(0)``) right before every n-th store to an attribute, item, global or closure
-    variable in the learner's code (n=1: before each one, slowest for a correct locked solution).
+    GIL right before every n-th store to an attribute, item, global or closure variable in the
+    learner's code, until another thread reaches a store too or 0.5 ms pass (n=1: before each
+    one, slowest for a correct locked solution), and each thread started inside the block pauses
+    at its start until no thread has started for ``start_delay`` seconds, so threads started one
+    after another really overlap.
     Together they open every read-modify-write window, so a racy counter loses updates in every
-    run instead of now and then (measured in tests/test_labcheck.py: 2 threads x 500 increments
-    are enough). Library code (the standard library, site-packages, threadlab) is not traced, and
-    the tracing makes the learner's code 10-100x slower: keep workloads small inside the block.
+    run instead of now and then (measured in tests/test_labcheck.py: 4 threads x 300 increments,
+    every run on Python 3.10-3.13; use 4 threads or more: with 2, 96-100 runs of 100 on a loaded
+    2-core machine). Library code (the standard library,
+    site-packages, threadlab) is not traced, and the tracing makes the learner's code 10-100x
+    slower: keep workloads small inside the block.
     Everything is restored on exit; threads still running after the block keep their tracing
     until they end (slower, not wrong).
     """
-    global _yield_every
-    old_interval = sys.getswitchinterval()
-    old_thread_trace = threading.gettrace()
+    global _yield_every, _start_delay
+    saved = _amplification_state()
     old_trace = sys.gettrace()
-    old_yield = _yield_every
     sys.setswitchinterval(switch_interval)
     if trace:
         _prime_opcode_events()
         _yield_every = max(0, int(yield_every))
-        threading.settrace(_call_tracer)
+        _start_delay = max(0.0, float(start_delay))
+        threading.settrace(_new_thread_tracer)
         sys.settrace(_call_tracer)
     try:
         yield
     finally:
         if trace:
             sys.settrace(old_trace)
-            threading.settrace(old_thread_trace)
-            _yield_every = old_yield
-        sys.setswitchinterval(old_interval)
+        _restore_amplification(saved)
+
+
+def _amplification_state():
+    return sys.getswitchinterval(), threading.gettrace(), _yield_every, _start_delay
+
+
+def _restore_amplification(state):
+    global _yield_every, _start_delay
+    interval, thread_trace, _yield_every, _start_delay = state
+    sys.setswitchinterval(interval)
+    threading.settrace(thread_trace)
 
 
 # --- running tests under a timeout ------------------------------------------------------------------
@@ -797,21 +842,12 @@ def thread_report(threads: list[threading.Thread], stop_spinning: bool = True) -
     return lines
 
 
-def _undo_amplification(interval, thread_trace, yield_every):
-    global _yield_every
-    sys.setswitchinterval(interval)
-    threading.settrace(thread_trace)
-    _yield_every = yield_every
-
-
 def _run_one(test, timeout: float, trace_locks: bool) -> Result:
     name = _test_name(test)
     before = set(threading.enumerate())
     box: dict = {}
-    old_interval = sys.getswitchinterval()
-    old_thread_trace = threading.gettrace()
+    amplification = _amplification_state()
     old_excepthook = threading.excepthook
-    old_yield = _yield_every
     thread_errors: list = []
 
     def hook(args):
@@ -839,7 +875,7 @@ def _run_one(test, timeout: float, trace_locks: bool) -> Result:
                 stuck = [runner] + [t for t in threading.enumerate() if t not in before and t is not runner and t.is_alive()]
                 details = thread_report(stuck)
                 # a test abandoned inside amplified_races() never ran its exit: undo it here
-                _undo_amplification(old_interval, old_thread_trace, old_yield)
+                _restore_amplification(amplification)
                 return Result(name, "timed out", f"after {timeout:g} s: deadlock or busy loop?", details, seconds)
     finally:
         threading.excepthook = old_excepthook
