@@ -39,16 +39,23 @@ def test_real_lab_solution_gets_full_marks_and_blank_gets_zero(source, tmp_path)
     lab = os.path.splitext(os.path.basename(source))[0]
     subs_dir = tmp_path / "class"
     subs_dir.mkdir()
-    shutil.copy(source, subs_dir / "solution.ipynb")
-    shutil.copy(_learner_version(source, str(tmp_path)), subs_dir / "blank.ipynb")
+    shutil.copy(source, subs_dir / "lab-solution.ipynb")
+    shutil.copy(_learner_version(source, str(tmp_path)), subs_dir / "lab-blank.ipynb")
     lines = []
     results = grader.grade_class(lab, [str(subs_dir)], str(tmp_path / "out"), source=source, echo=lines.append,
                                  settings=grader.Settings(cell_timeout=60, budget=240))
     print("\n".join(lines))
     got = {r["student"]: r for r in results}
-    assert got["solution"]["max_score"] > 0
-    assert got["solution"]["score"] == got["solution"]["max_score"], got["solution"]["verdict"]
-    assert got["blank"]["score"] == 0, got["blank"]["checks"]
-    assert "not attempted" in got["blank"]["verdict"]
-    assert got["blank"]["seconds"] < 60  # a blank lab fails fast, it never waits for timeouts
-    print(f"{lab}: solution graded in {got['solution']['seconds']:.1f} s, blank in {got['blank']['seconds']:.1f} s")
+    if got["lab-solution"]["score"] < got["lab-solution"]["max_score"]:
+        # some labs measure a speedup: on a machine this busy a check can miss once. Regrade it alone, once;
+        # a lab that is really broken fails again.
+        print("regrading the solution once:", got["lab-solution"]["verdict"])
+        (got["lab-solution"],) = grader.grade_class(
+            lab, [str(subs_dir / "lab-solution.ipynb")], str(tmp_path / "out"), source=source, echo=print,
+            settings=grader.Settings(cell_timeout=60, budget=240, jobs=1))
+    assert got["lab-solution"]["max_score"] > 0
+    assert got["lab-solution"]["score"] == got["lab-solution"]["max_score"], got["lab-solution"]["verdict"]
+    assert got["lab-blank"]["score"] == 0, got["lab-blank"]["checks"]
+    assert "not attempted" in got["lab-blank"]["verdict"]
+    assert got["lab-blank"]["seconds"] < 60  # a blank lab fails fast, it never waits for timeouts
+    print(f"{lab}: solution graded in {got['lab-solution']['seconds']:.1f} s, blank in {got['lab-blank']['seconds']:.1f} s")

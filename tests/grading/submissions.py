@@ -203,6 +203,9 @@ DETACHED = """import subprocess
 subprocess.Popen(["sleep", "313"], start_new_session=True)  # escapes the kernel's session
 """ + EX1_PLAIN
 
+SLOW_1 = "import time\ntime.sleep(4)\n" + EX1_PLAIN
+SLOW_2 = "import time\ntime.sleep(4)\n" + EX2_PLAIN
+
 SEGFAULT = """import ctypes
 ctypes.string_at(0)
 """ + EX2_PLAIN
@@ -227,6 +230,7 @@ KINDS = {
     "attack": ({"ex1-solution": ATTACK}, 5, ""),
     "detached-process": ({"ex1-solution": DETACHED}, 5, "ok"),
     "segfault": ({"ex2-solution": SEGFAULT}, 3, "kernel died"),
+    "slow-overall": ({"ex1-solution": SLOW_1, "ex2-solution": SLOW_2}, 5, "ok"),  # see test_watchdog_...
     "cells-deleted": ("deleted", 3, "cells deleted"),
     "cells-reordered": ("reordered", 3, "reordered"),
     "malformed-json": ("malformed", 0, "malformed JSON"),

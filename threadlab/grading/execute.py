@@ -73,6 +73,50 @@ class SandboxKernelManager(AsyncKernelManager):
                 pass
 
 
+_PRESTART: dict = {}
+
+
+def prestart_kernel() -> None:
+    """Start the submission's kernel in a background thread now, while nbgrader prepares the notebook.
+
+    GradingExecute picks it up instead of starting one (the kernel start overlaps nbgrader's own work).
+    """
+    km = SandboxKernelManager(kernel_name="python3")
+    started, release = threading.Event(), threading.Event()
+
+    def start():
+        try:
+            asyncio.run(km.start_kernel())
+        except Exception as exc:  # GradingExecute starts a kernel the ordinary way and reports its failure
+            _PRESTART["error"] = exc
+        finally:
+            started.set()
+        # bwrap --die-with-parent is tied to the *thread* that started it: stay until the kernel is done with
+        release.wait()
+
+    thread = threading.Thread(target=start, name="prestart-kernel", daemon=True)
+    thread.start()
+    _PRESTART.update(km=km, started=started, release=release)
+
+
+def _take_prestarted():
+    km, started = _PRESTART.pop("km", None), _PRESTART.pop("started", None)
+    if started is not None:
+        started.wait(60)
+    if km is None or _PRESTART.pop("error", None) is not None or not km.has_kernel:
+        release_prestarted(km)
+        return None
+    return km
+
+
+def release_prestarted(km) -> None:
+    if km is not None:
+        km.kill_now()
+    release = _PRESTART.pop("release", None)
+    if release is not None:
+        release.set()
+
+
 def _text_size(msg) -> int:
     content = msg.get("content", {})
     size = len(content.get("text", "") or "")
@@ -169,7 +213,8 @@ class GradingExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         from nbclient.client import NotebookClient
 
-        NotebookClient.__init__(self, nb, km)
+        prestarted = _take_prestarted() if km is None else None
+        NotebookClient.__init__(self, nb, km or prestarted)
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         self._stop_reason = None
@@ -219,6 +264,12 @@ class GradingExecute(Execute):
                     cell.outputs = [stopped_output(f"not run: {self._stop_reason or exc}")]
         finally:
             timer.cancel()
+            if prestarted is not None:  # nbclient shuts down only kernels it started itself
+                try:
+                    if self.kc is not None:
+                        self.kc.stop_channels()
+                finally:
+                    release_prestarted(prestarted)
         return self.nb, self.resources
 
     def _exit_code(self) -> str:

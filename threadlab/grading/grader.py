@@ -39,6 +39,7 @@ import traceback
 from .sandbox import Limits, Sandbox, detect_isolation
 
 MARKER = "GRADING-IN-PROGRESS"
+MAX_NOTEBOOK_BYTES = 50 * 1024**2
 COURSE = "threadlab"
 
 
@@ -293,12 +294,15 @@ def grade_one(lab: str, sid: str, nb_path: str, template: str, out: str, setting
     result = {"student": sid, "lab": lab, "submission": os.path.abspath(nb_path), "isolation": level,
               "score": 0.0, "max_score": 0.0, "checks": [], "verdict": "", "complete": False}
     log = io.StringIO()
-    work = tempfile.mkdtemp(prefix=f"threadlab-grade-{sid}-")
+    work = tempfile.mkdtemp(prefix=f"threadlab-grade-{sid}-", dir=os.path.dirname(template))
     try:
         source_nb = nbformat.read(os.path.join(template, "source", lab, lab + ".ipynb"), as_version=4)
         checks = grade_cells(source_nb)
         result["max_score"] = sum(p for _, p in checks)
         result["checks"] = [{"grade_id": g, "points": 0.0, "max_points": p, "status": "not run"} for g, p in checks]
+        if os.path.getsize(nb_path) > MAX_NOTEBOOK_BYTES:
+            result["verdict"] = f"not a notebook: larger than {MAX_NOTEBOOK_BYTES // 1024**2} MB"
+            return result
         raw = open(nb_path, "rb").read()
         try:
             data = json.loads(raw.decode("utf-8"))
@@ -340,6 +344,7 @@ def grade_one(lab: str, sid: str, nb_path: str, template: str, out: str, setting
         execute.SandboxKernelManager.sandbox = Sandbox(level, settings.limits, home, runtime, uid)
         execute.EVENTS.clear()
         t_autograde = time.monotonic()
+        execute.prestart_kernel()
         _run_converter(Autograde, course, lab, sid, log=log, extra={
             "Autograde.autograde_preprocessors": [execute.GradingExecute, IgnorePattern, ClearMetadataPreprocessor,
                                                   LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata],
