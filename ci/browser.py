@@ -369,6 +369,7 @@ EXPERIMENT_CHANGED_JS = """([el, before, k]) => {
     const img = el.querySelector('img.threadlab-plot');
     const status = el.querySelector('.threadlab-status').textContent;
     const readout = el.querySelectorAll('.widget-readout')[k].textContent.trim();
+    if (status !== before.status && status.startsWith('error')) return true;  // reported by the caller
     return readout !== before.readouts[k] && !!img && img.src !== before.src
         && status !== before.status && !status.includes('running');
 }"""
@@ -419,14 +420,14 @@ def check_experiments(page) -> tuple[list[str], list[str]]:
             ok = wait_until(page, EXPERIMENT_CHANGED_JS, WIDGET_TIMEOUT, arg=[exp.element_handle(), before, k])
             after = exp.evaluate(EXPERIMENT_STATE_JS)
             move = f"{name} {before['readouts'][k]}->{after['readouts'][k]}"
-            if not ok:
+            if (after["status"] or "").startswith("error"):
+                problems.append(f"'{title}': {key} on slider '{name}' ended in an error: {after['status'][:200]}")
+            elif not ok:
                 what = [w for w, changed in (("readout", after["readouts"][k] != before["readouts"][k]),
                                              ("plot", after["src"] != before["src"]),
                                              ("summary", after["status"] != before["status"])) if not changed]
                 problems.append(f"'{title}': {key} on slider '{name}' did not change its {', '.join(what) or 'state'} "
                                 f"within {WIDGET_TIMEOUT:.0f} s (summary: {(after['status'] or '')[:120]!r})")
-            elif "error" in (after["status"] or ""):
-                problems.append(f"'{title}': slider '{name}' ended in an error: {after['status'][:200]}")
             else:
                 checked.append(move)
     return checked, problems
@@ -590,12 +591,12 @@ def shot(page, name: str) -> None:
         say(f"screenshot {name}.png failed: {exc}")
 
 
-def check_notebook(browser, lab: Lab, path: Path, workspace: str, lab_exercise: bool = False) -> tuple[list[str], str]:
+def check_notebook(context, lab: Lab, path: Path, workspace: str, lab_exercise: bool = False) -> tuple[list[str], str]:
     rel = path.relative_to(ROOT).as_posix()
     name = ("exercise-" if lab_exercise else "") + path.stem
     problems: list[str] = []
     checked: list[str] = []
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
     page.set_default_timeout(30_000)
     page_errors: list[str] = []
     page.on("pageerror", lambda e: page_errors.append(str(e)))
@@ -655,12 +656,14 @@ def run_suite(lab: Lab, jobs: list[tuple[Path, bool]], workers: int) -> list[tup
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                # one context per browser: its HTTP cache keeps JupyterLab's scripts between notebooks
+                context = browser.new_context(viewport={"width": 1280, "height": 900})
                 while True:
                     try:
                         path, exercise = todo.get_nowait()
                     except queue.Empty:
                         break
-                    problems, line = check_notebook(browser, lab, path, f"browser-test-{n}", exercise)
+                    problems, line = check_notebook(context, lab, path, f"browser-test-{n}", exercise)
                     with lock:
                         results.append((problems, line))
                         say(("ok     " if not problems else "FAILED ") + line)
