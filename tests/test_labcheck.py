@@ -532,3 +532,53 @@ def test_amplified_races_yields_right_before_each_store_in_a_new_thread_from_the
         t.start()
         t.join()
     assert set(yielded) == stores  # (it sleeps in small steps waiting for another thread's store)
+
+
+# --- resource limits ------------------------------------------------------------------------------------------
+
+
+def test_a_memory_bomb_is_stopped_and_reported(monkeypatch):
+    monkeypatch.setattr(labcheck, "MEMORY_LIMIT_MB", 100)
+
+    def hoards():
+        """keeps everything"""
+        kept = []
+        while True:
+            kept.append(bytearray(5 * 2**20))  # touched: counts as resident memory
+            time.sleep(0.001)
+
+    started = time.perf_counter()
+    outcome, printed = run_check([hoards, lambda: None], timeout=20)
+    assert time.perf_counter() - started < 15
+    assert statuses(outcome) == ["error", "passed"]
+    assert "✘ keeps everything: error - stopped: it used more than 100 MB of memory" in printed
+    assert not any(t.name.startswith("check: keeps") for t in threading.enumerate())
+
+
+def test_too_many_processes_are_killed_and_reported_and_so_are_those_of_a_timed_out_test(monkeypatch):
+    import subprocess
+
+    monkeypatch.setattr(labcheck, "PROCESS_LIMIT", 3)
+    started_here = []
+
+    def spawns():
+        while True:
+            started_here.append(subprocess.Popen(["sleep", "30"]))
+            time.sleep(0.01)
+
+    def waits_for_a_child():
+        child = subprocess.Popen(["sleep", "30"])
+        started_here.append(child)
+        child.wait()
+
+    try:
+        outcome, printed = run_check([spawns, waits_for_a_child], timeout=5)
+        assert statuses(outcome) == ["error", "timed out"]
+        assert "stopped: it started more than 3 processes" in printed
+        assert "killed 1 process(es) it started" in printed
+        for child in started_here:
+            assert child.wait(timeout=5) is not None  # killed, not left running
+    finally:
+        for child in started_here:
+            if child.poll() is None:
+                child.kill()

@@ -842,6 +842,79 @@ def thread_report(threads: list[threading.Thread], stop_spinning: bool = True) -
     return lines
 
 
+class OverLimit(BaseException):
+    """Raised asynchronously in a test's threads when the test used too much memory or too many processes."""
+
+
+# limits while one test runs (in the notebook; the batch grader adds OS limits of its own)
+MEMORY_LIMIT_MB = 1024  # growth of the kernel's resident memory
+PROCESS_LIMIT = 64  # child processes started and still alive
+
+
+class _Watch:
+    """Samples the kernel's memory and child processes while a test runs."""
+
+    def __init__(self):
+        try:
+            import psutil
+
+            self.process = psutil.Process()
+            self.base_rss = self.process.memory_info().rss
+            self.base_children = {c.pid for c in self.process.children(recursive=True)}
+        except Exception:  # no psutil or no /proc: no resource limits, timeouts still apply
+            self.process = None
+        self.next_children_check = 0.0
+
+    def new_children(self) -> list:
+        if self.process is None:
+            return []
+        try:
+            return [c for c in self.process.children(recursive=True) if c.pid not in self.base_children]
+        except Exception:
+            return []
+
+    def over_limit(self) -> str | None:
+        if self.process is None:
+            return None
+        try:
+            grown = (self.process.memory_info().rss - self.base_rss) / 2**20
+        except Exception:
+            return None
+        if grown > MEMORY_LIMIT_MB:
+            return f"it used more than {MEMORY_LIMIT_MB} MB of memory (a list or string that never stops growing?)"
+        now = time.monotonic()
+        if now >= self.next_children_check:
+            self.next_children_check = now + 0.2
+            if len(self.new_children()) > PROCESS_LIMIT:
+                return f"it started more than {PROCESS_LIMIT} processes (processes that start processes?)"
+        return None
+
+    def kill_children(self) -> int:
+        """Kill the processes started during the test (repeatedly: they may be starting more)."""
+        killed = set()
+        for _ in range(5):
+            children = self.new_children()
+            if not children:
+                break
+            for child in children:
+                with contextlib.suppress(Exception):
+                    child.kill()
+                    killed.add(child.pid)
+            time.sleep(0.05)
+        return len(killed)
+
+
+def _stop_threads(threads, exc_type, wait: float = 1.0) -> list[threading.Thread]:
+    """Raise ``exc_type`` in each thread; the ones still alive after ``wait`` seconds."""
+    for t in threads:
+        if t.is_alive() and t.ident is not None:
+            _async_raise(t.ident, exc_type)
+    deadline = time.monotonic() + wait
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    return [t for t in threads if t.is_alive()]
+
+
 def _run_one(test, timeout: float, trace_locks: bool) -> Result:
     name = _test_name(test)
     before = set(threading.enumerate())
@@ -849,11 +922,12 @@ def _run_one(test, timeout: float, trace_locks: bool) -> Result:
     amplification = _amplification_state()
     old_excepthook = threading.excepthook
     thread_errors: list = []
+    quiet = (StopStuckThread, OverLimit)
 
     def hook(args):
-        if args.thread is not None and args.thread not in before and args.exc_type is not StopStuckThread:
+        if args.thread is not None and args.thread not in before and args.exc_type not in quiet:
             thread_errors.append(args)  # shown in the test's verdict instead of a traceback on stderr
-        elif args.exc_type is not StopStuckThread:
+        elif args.exc_type not in quiet:
             old_excepthook(args)
 
     def target():
@@ -862,18 +936,45 @@ def _run_one(test, timeout: float, trace_locks: bool) -> Result:
         except BaseException as exc:  # reported to the learner
             box["error"] = exc
 
+    def started_by_test():
+        return [runner] + [t for t in threading.enumerate() if t not in before and t is not runner and t.is_alive()]
+
     runner = threading.Thread(target=target, name=f"check: {name}", daemon=True)
     patch = traced_locks() if trace_locks else contextlib.nullcontext()
+    watch = _Watch()
     started = time.perf_counter()
+    deadline = time.monotonic() + timeout
     threading.excepthook = hook
     try:
         with patch:
             runner.start()
-            runner.join(timeout)
+            over = None
+            while runner.is_alive() and over is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                runner.join(min(0.05, remaining))
+                if runner.is_alive():
+                    over = watch.over_limit()
             seconds = time.perf_counter() - started
+            if over is not None:
+                threads = started_by_test()
+                for t in threads:  # stop them first, so they start no more processes
+                    if t.is_alive() and t.ident is not None:
+                        _async_raise(t.ident, OverLimit)
+                time.sleep(0.05)
+                killed = watch.kill_children()
+                still = _stop_threads(threads, OverLimit)
+                _restore_amplification(amplification)
+                details = [f"killed {killed} process(es) it started"] if killed else []
+                if still:
+                    details.append(f"still running in the background: {', '.join(t.name for t in still)}")
+                return Result(name, "error", f"stopped: {over}", details, seconds)
             if runner.is_alive():
-                stuck = [runner] + [t for t in threading.enumerate() if t not in before and t is not runner and t.is_alive()]
-                details = thread_report(stuck)
+                details = thread_report(started_by_test())
+                killed = watch.kill_children()
+                if killed:
+                    details.append(f"killed {killed} process(es) it started")
                 # a test abandoned inside amplified_races() never ran its exit: undo it here
                 _restore_amplification(amplification)
                 return Result(name, "timed out", f"after {timeout:g} s: deadlock or busy loop?", details, seconds)
