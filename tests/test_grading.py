@@ -213,6 +213,19 @@ def test_without_isolation_the_grader_still_limits_and_says_so(tmp_path):
     assert not [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "313"]]
 
 
+def test_uid_level_is_used_only_where_it_works(tmp_path):
+    ok, detail = sandbox.probe_uid()
+    if not ok:  # e.g. this machine: Python lives under /root, which an unprivileged uid cannot enter
+        with pytest.raises(RuntimeError):
+            sandbox.detect_isolation("uid")
+        assert sandbox.detect_isolation("auto")[0] in ("bwrap", "none")
+        return
+    source, sub_dir = subs.write_all(str(tmp_path), kinds=["correct", "fork-bomb"])
+    results = grader.grade_class(LAB, [sub_dir], str(tmp_path / "out"), source=source,
+                                 settings=settings(isolation="uid"), echo=lambda s: None)
+    assert {r["student"]: r["score"] for r in results} == {"correct": 5, "fork-bomb": 3}
+
+
 def test_two_runs_never_write_into_the_same_folder(tmp_path):
     source, sub_dir = subs.write_all(str(tmp_path), kinds=["correct"])
     (tmp_path / "out").mkdir()

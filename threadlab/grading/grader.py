@@ -271,6 +271,8 @@ def _classify(cells: list[dict], events: list[dict], structure: list[str]) -> st
                        ("BlockingIOError", "process limit hit (cannot fork)"),
                        ("SystemExit", "called sys.exit"),
                        ("KeyboardInterrupt", "interrupted (deadlock or busy loop)")):
+        if name == "KeyboardInterrupt" and any(ev["kind"] == "timeout" for ev in events):
+            continue  # the grader's own interrupt after a timeout: already said
         if name in errors:
             notes.append(text)
     others = sorted(errors - {"NotImplementedError", "MemoryError", "BlockingIOError", "SystemExit", "CheckFailed",
@@ -655,7 +657,7 @@ def grade_class(lab: str, submissions: list[str], out: str, source: str | None =
             while queue and len(running) < jobs:
                 index, (sid, path) = queue.pop(0)
                 _forget(out, lab, sid)
-                uid = _fresh_uid(index) if (level == "bwrap" and os.geteuid() == 0) else None
+                uid = _fresh_uid(index) if (level in ("bwrap", "uid") and os.geteuid() == 0) else None
                 args = (lab, sid, path, template, out, settings, level, uid, hidden)
                 proc = ctx.Process(target=_worker, args=(args, None), daemon=False)
                 proc.start()
@@ -746,7 +748,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--cell-timeout", type=int, default=10, help="seconds per cell (default 10)")
     parser.add_argument("--budget", type=float, default=60, help="seconds per submission, all cells (default 60)")
     parser.add_argument("--jobs", type=int, default=0, help="submissions graded at once (default: all cores)")
-    parser.add_argument("--isolation", choices=["auto", "bwrap", "none"], default="auto")
+    parser.add_argument("--isolation", choices=["auto", "bwrap", "uid", "none"], default="auto",
+                        help="auto: the best that works here (bwrap, then uid, then none); printed at the start")
     parser.add_argument("--memory-mb", type=int, default=1024, help="memory limit of each kernel process (MB)")
     parser.add_argument("--cpu-seconds", type=int, default=120, help="CPU seconds per kernel process")
     parser.add_argument("--processes", type=int, default=256, help="processes+threads of the kernel's uid")

@@ -11,6 +11,10 @@ Isolation levels, best first (``detect_isolation`` picks the best that works on 
     submission, owning no file on the machine), so ``RLIMIT_NPROC`` works even when grading as
     root. It talks to the grader over Unix sockets in a private folder (the network namespace
     has only its own loopback). When the kernel's sandbox ends, every process inside it is killed.
+``uid``
+    No sandbox, but the kernel runs as a fresh unprivileged uid (grading as root, with a Python that
+    such a uid can run): it cannot write the gradebook or read files readable only by the grading
+    user, and ``RLIMIT_NPROC`` works. Files readable by everyone stay readable.
 ``none``
     No OS isolation: the kernel runs as the grading user in a scratch folder with resource limits,
     in its own session; leftover processes are found by session id and killed. The grader says so
@@ -154,15 +158,38 @@ def probe_bwrap() -> tuple[bool, str]:
         return True, out
 
 
+@functools.cache
+def probe_uid() -> tuple[bool, str]:
+    """Grading as root without a sandbox: can this Python run as an unprivileged uid? (cached)"""
+    if os.geteuid() != 0:
+        return False, "not grading as root: cannot switch to another uid"
+    code = "import ipykernel, threadlab, socket, json, asyncio; print('ok')"
+    ok, out = _run_quietly([sys.executable, "-m", LAUNCHER, "--uid", "65534", "--probe", code])
+    if ok:
+        return True, out
+    reason = out.splitlines()[-1] if out else "failed"
+    return False, f"this Python cannot run as an unprivileged uid ({reason[:160]})"
+
+
 def detect_isolation(preference: str = "auto") -> tuple[str, str]:
-    """Return (level, reason). ``preference``: auto, bwrap or none."""
+    """Return (level, reason). ``preference``: auto, bwrap, uid or none."""
     if preference == "none":
         return "none", "no isolation requested (--isolation none)"
-    ok, detail = probe_bwrap()
+    details = []
+    if preference in ("auto", "bwrap"):
+        ok, detail = probe_bwrap()
+        if ok:
+            who = "a fresh unprivileged uid per submission" if os.geteuid() == 0 else "the grading user"
+            return "bwrap", ("bubblewrap: own mount/pid/net/ipc namespaces, read-only system and Python, no "
+                             f"repository, gradebook or other submission visible; kernel runs as {who}")
+        if preference == "bwrap":
+            raise RuntimeError(detail)
+        details.append(detail)
+    ok, detail = probe_uid()
     if ok:
-        who = "a fresh unprivileged uid per submission" if os.geteuid() == 0 else "the grading user"
-        return "bwrap", ("bubblewrap: own mount/pid/net/ipc namespaces, read-only system and Python, no repository, "
-                         f"gradebook or other submission visible; kernel runs as {who}")
-    if preference == "bwrap":
+        return "uid", ("kernel runs as a fresh unprivileged uid per submission (files readable by everyone, like "
+                       "the repository, stay readable: install bubblewrap for more)")
+    if preference == "uid":
         raise RuntimeError(detail)
-    return "none", f"NO OS ISOLATION ({detail}): resource limits and a scratch folder only"
+    details.append(detail)
+    return "none", f"NO OS ISOLATION ({'; '.join(details)}): resource limits and a scratch folder only"
