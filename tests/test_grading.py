@@ -226,6 +226,25 @@ def test_uid_level_is_used_only_where_it_works(tmp_path):
     assert {r["student"]: r["score"] for r in results} == {"correct": 5, "fork-bomb": 3}
 
 
+def test_a_dying_grader_worker_costs_only_its_own_submission(tmp_path, monkeypatch):
+    source, sub_dir = subs.write_all(str(tmp_path), kinds=["correct", "malformed-json"])
+    real = grader.grade_one
+
+    def dies_on_correct(lab, sid, *args):
+        if sid == "correct":
+            os._exit(3)  # as if the grading process itself crashed (runs in the forked worker)
+        return real(lab, sid, *args)
+
+    monkeypatch.setattr(grader, "grade_one", dies_on_correct)
+    out = tmp_path / "out"
+    results = {r["student"]: r for r in grader.grade_class(LAB, [sub_dir], str(out), source=source,
+                                                             settings=settings(), echo=lambda s: None)}
+    assert results["correct"]["score"] == 0 and "worker died (exit code 3)" in results["correct"]["verdict"]
+    assert results["malformed-json"]["verdict"].startswith("malformed JSON")
+    rows = {row["student"]: row for row in csv.DictReader(open(out / "grades.csv"))}
+    assert rows["correct"]["score"] == "0" and "worker died" in rows["correct"]["verdict"]
+
+
 def test_two_runs_never_write_into_the_same_folder(tmp_path):
     source, sub_dir = subs.write_all(str(tmp_path), kinds=["correct"])
     (tmp_path / "out").mkdir()

@@ -651,6 +651,7 @@ def grade_class(lab: str, submissions: list[str], out: str, source: str | None =
         ctx = multiprocessing.get_context("fork")
         queue = list(enumerate(pairs))
         running = {}
+        overdue = set()
         done = 0
         hard_limit = settings.budget + 60 + 2 * 30  # watchdog + start-up + feedback: a worker beyond this is killed
         while queue or running:
@@ -667,6 +668,7 @@ def grade_class(lab: str, submissions: list[str], out: str, source: str | None =
                 sid, path, t0 = running[proc]
                 if proc.is_alive() and time.monotonic() - t0 > hard_limit:
                     _kill_tree(proc.pid)
+                    overdue.add(sid)
                 if proc.is_alive():
                     continue
                 proc.join()
@@ -675,10 +677,14 @@ def grade_class(lab: str, submissions: list[str], out: str, source: str | None =
                 if os.path.exists(partial):
                     result = json.load(open(partial))
                     os.remove(partial)
-                else:  # the worker itself died: nothing earned can be trusted
-                    result = {"student": sid, "lab": lab, "submission": path, "score": 0.0, "max_score": 0.0,
-                              "checks": [], "verdict": f"grader worker died (exit code {proc.exitcode})",
-                              "seconds": round(time.monotonic() - t0, 2), "isolation": level}
+                else:  # the worker itself died: nothing earned can be trusted, the student gets 0 and a reason
+                    why = (f"grading took longer than {hard_limit:g} s and was stopped" if sid in overdue
+                           else f"the grader's worker died (exit code {proc.exitcode})")
+                    checks = [{"grade_id": g, "points": 0.0, "max_points": p, "status": "not graded"}
+                              for g, p in grade_cells(source_nb)]
+                    result = {"student": sid, "lab": lab, "submission": path, "score": 0.0,
+                              "max_score": sum(c["max_points"] for c in checks), "checks": checks, "verdict": why,
+                              "seconds": round(time.monotonic() - t0, 2), "isolation": level, "complete": True}
                 result["graded_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
                 if result["checks"]:
                     _merge(out, lab, result)
