@@ -174,8 +174,10 @@ def test_required_speedup_follows_the_machine():
     assert run(8, processes=4, capacity=4.0).required == pytest.approx(1.9)  # never more than the processes
     assert run(1).required is None and "1 usable core" in run(1).why_skipped()
     assert run(2, processes=1).required is None
-    busy = run(2, capacity=1.1)
-    assert busy.required is None and "not judged" in busy.report()
+    slow = run(2, capacity=1.1)
+    assert slow.required is None and "cannot show a speedup" in slow.report()
+    busy = lab5.Speedup(lab5.SPEED_COUNT, 1.8, 1.0, 2, 16, 2, 1.9, lab5.BUSY)
+    assert busy.required is None and "not judged" in busy.report() and "quieter machine" in busy.report()
     assert run(2).ideal == 2.0 and run(3, processes=3, capacity=3).ideal == pytest.approx(16 / 6)
     assert 0.85 < run(2).parallel_fraction < 1.0 and "Amdahl" in run(2).report()
 

@@ -41,6 +41,7 @@ PI = {10: 4, 100: 25, 1_000: 168, 10_000: 1_229, 100_000: 9_592, 1_000_000: 78_4
 SPEED_N = 200_000  #: the speed test counts the primes below this ...
 SPEED_COUNT = 17_984  #: ... there are this many
 SPEED_PARTS = 16  #: ... in this many segments
+BUSY = 0.5  #: other programs keeping this many cores busy: too noisy to judge a speedup
 
 
 # --- the learner's module --------------------------------------------------------------------
@@ -242,7 +243,7 @@ class Speedup:
     @property
     def required(self) -> float | None:
         """The speedup the check demands, or None when this machine cannot show one."""
-        if self.cores < 2 or self.processes < 2 or self.usable < 1.2:
+        if self.cores < 2 or self.processes < 2 or self.usable < 1.2 or self.elsewhere >= BUSY:
             return None
         return 1 + 0.3 * (self.usable - 1)
 
@@ -263,8 +264,11 @@ class Speedup:
             return "this machine gives Python 1 usable core: no parallel speedup is possible, so none is demanded"
         if self.processes < 2:
             return "one process cannot be faster than the loop: no speedup is demanded"
-        return (f"other programs kept {self.elsewhere:.1f} cores busy ({self.processes} independent copies of a job "
-                f"ran only {self.capacity:.2f}x as fast as one): the speed is not judged this time")
+        if self.elsewhere >= BUSY:
+            return (f"other programs kept {self.elsewhere:.1f} cores busy, and how much they leave changes from one "
+                    "moment to the next: the speed is not judged this time (run the check on a quieter machine)")
+        return (f"{self.processes} independent copies of a job ran only {self.capacity:.2f}x as fast as one: "
+                "this machine cannot show a speedup right now, so the speed is not judged this time")
 
     def report(self) -> str:
         lines = [
