@@ -307,11 +307,15 @@ def wait_until(page, js: str, timeout: float, stable: float = 0.0, arg=None) -> 
     return False
 
 
-def open_notebook(page, lab: Lab, rel: str, workspace: str) -> None:
+def open_notebook(page, lab: Lab, rel: str, workspace: str) -> float:
+    """Open the notebook and wait for its kernel; returns the seconds until the notebook was drawn."""
+    start = time.perf_counter()
     page.goto(lab.url(rel, workspace))
-    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=90_000)
+    drawn = time.perf_counter() - start
     if not wait_until(page, IDLE_JS, 90):
         raise RuntimeError("the kernel did not become idle within 90 s of opening the notebook")
+    return drawn
 
 
 def save(page, lab: Lab, rel: str) -> dict:
@@ -603,7 +607,7 @@ def check_notebook(context, lab: Lab, path: Path, workspace: str, lab_exercise: 
     start = time.perf_counter()
     detail = "did not finish"
     try:
-        open_notebook(page, lab, rel, workspace)
+        drawn = open_notebook(page, lab, rel, workspace)
         opened = time.perf_counter()
         if lab_exercise:
             solution = ROOT / "solutions" / path.parent.name / path.name
@@ -625,7 +629,7 @@ def check_notebook(context, lab: Lab, path: Path, workspace: str, lab_exercise: 
                 c, p = check(page)
                 checked += c
                 problems += p
-            phases = (f"[open {opened - start:.0f} s, run all {ran - opened:.0f} s, "
+            phases = (f"[page {drawn:.0f} s + kernel {opened - start - drawn:.0f} s, run all {ran - opened:.0f} s, "
                       f"widgets {time.perf_counter() - ran:.0f} s] ")
             detail = (phases + f"{n_code} cells run, {tagged} expected errors, {widgets} widgets drawn"
                       + (f"; {'; '.join(checked)}" if checked else ""))
