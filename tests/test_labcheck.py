@@ -582,3 +582,25 @@ def test_too_many_processes_are_killed_and_reported_and_so_are_those_of_a_timed_
         for child in started_here:
             if child.poll() is None:
                 child.kill()
+
+
+def test_an_interrupted_check_restores_locks_and_amplification():
+    import _thread
+
+    def slow():
+        with amplified_races():
+            time.sleep(5)
+
+    interval = sys.getswitchinterval()
+
+    def interrupt():  # once the test is inside amplified_races(), like a learner pressing stop
+        deadline = time.monotonic() + 10
+        while sys.getswitchinterval() == interval and time.monotonic() < deadline:
+            time.sleep(0.01)
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_check([slow], timeout=5)
+    assert sys.getswitchinterval() == interval and threading.gettrace() is None
+    assert threading.Lock is ORIGINAL_LOCK

@@ -935,6 +935,8 @@ def _run_one(test, timeout: float, trace_locks: bool) -> Result:
             box["value"] = test()
         except BaseException as exc:  # reported to the learner
             box["error"] = exc
+        finally:
+            box["done"] = True
 
     def started_by_test():
         return [runner] + [t for t in threading.enumerate() if t not in before and t is not runner and t.is_alive()]
@@ -980,8 +982,12 @@ def _run_one(test, timeout: float, trace_locks: bool) -> Result:
                 return Result(name, "timed out", f"after {timeout:g} s: deadlock or busy loop?", details, seconds)
     finally:
         threading.excepthook = old_excepthook
-        if trace_locks and runner.is_alive():
-            _restore_locks()
+        # timed out, stopped, or the learner interrupted the kernel (not runner.is_alive(): on 3.11
+        # and 3.12 an interrupted join() can make a running thread say it is not alive)
+        if not box.get("done"):
+            _restore_amplification(amplification)
+            if trace_locks:
+                _restore_locks()
     error = box.get("error")
     if error is None:
         return Result(name, "passed", seconds=seconds)
