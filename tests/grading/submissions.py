@@ -49,10 +49,11 @@ EX1_SOLUTION = """def count_with_threads(n_threads, n):
     return total
     ### END SOLUTION"""
 
-EX1_CHECK = f"""assert count_with_threads(2, 100) == 200, "two threads x 100 increments"
+EX1_CHECK = f"""from threadlab.labcheck import expect_equal
+expect_equal(count_with_threads(2, 100), 200, "two threads x 100 increments")
 ### BEGIN HIDDEN TESTS
-assert count_with_threads(4, 1000) == 4000, "{HIDDEN_MARKER} four threads"
-assert count_with_threads(3, 0) == 0, "{HIDDEN_MARKER} no increments"
+expect_equal(count_with_threads(4, 1000), 4000, "{HIDDEN_MARKER} four threads")
+_ = expect_equal(count_with_threads(3, 0), 0, "{HIDDEN_MARKER} no increments")  # a number shown = partial credit
 ### END HIDDEN TESTS"""
 
 EX2_SOLUTION = """def parallel_squares(xs):
@@ -206,6 +207,11 @@ subprocess.Popen(["sleep", "313"], start_new_session=True)  # escapes the kernel
 SLOW_1 = "import time\ntime.sleep(4)\n" + EX1_PLAIN
 SLOW_2 = "import time\ntime.sleep(4)\n" + EX2_PLAIN
 
+FORGED = """import threadlab.labcheck
+threadlab.labcheck.expect_equal = lambda *args, **kwargs: None  # every check "passes"
+def count_with_threads(n_threads, n):
+    return 0"""
+
 SEGFAULT = """import ctypes
 ctypes.string_at(0)
 """ + EX2_PLAIN
@@ -229,6 +235,7 @@ KINDS = {
     "huge-output": ({"ex1-solution": HUGE_OUTPUT}, 5, "output"),
     "attack": ({"ex1-solution": ATTACK}, 5, ""),
     "detached-process": ({"ex1-solution": DETACHED}, 5, "ok"),
+    "forged-checker": ({"ex1-solution": FORGED}, 2, "replaced the checker"),
     "segfault": ({"ex2-solution": SEGFAULT}, 3, "kernel died"),
     "slow-overall": ({"ex1-solution": SLOW_1, "ex2-solution": SLOW_2}, 5, "ok"),  # see test_watchdog_...
     "cells-deleted": ("deleted", 3, "cells deleted"),

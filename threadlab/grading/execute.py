@@ -73,6 +73,36 @@ class SandboxKernelManager(AsyncKernelManager):
                 pass
 
 
+# Run silently before every graded cell: a submission that replaced part of threadlab (``labcheck.expect_equal
+# = lambda *a: None``, a fake module in sys.modules) would make every check pass. Put the real code back.
+GUARD = r"""
+def _threadlab_guard():
+    import importlib, os, sys
+    import threadlab
+    root = os.path.dirname(os.path.abspath(threadlab.__file__)) + os.sep
+    trusted = tuple(os.path.abspath(p) + os.sep for p in {sys.prefix, sys.base_prefix, sys.exec_prefix})
+    found = []
+    for name in sorted(sys.modules):
+        if not (name == "threadlab" or name.startswith("threadlab.")):
+            continue
+        module = sys.modules[name]
+        if not os.path.abspath(str(getattr(module, "__file__", ""))).startswith(root):
+            found.append(name)
+            del sys.modules[name]
+            continue
+        bad = []
+        for attr, value in list(vars(module).items()):
+            code = getattr(value, "__code__", None)
+            if code is not None and not os.path.abspath(code.co_filename).startswith((root,) + trusted):
+                bad.append(attr)
+        if bad:
+            found.append(name + "." + "/".join(bad))
+            importlib.reload(module)
+    return found
+_threadlab_tampered = _threadlab_guard()
+del _threadlab_guard
+"""
+
 _PRESTART: dict = {}
 
 
@@ -154,7 +184,8 @@ class GradingExecute(Execute):
                 self._output_noted = True
                 self.events.append({"cell": cell_index, "kind": "output-truncated",
                                     "detail": f"output beyond {self.output_limit} bytes dropped"})
-                note = NotebookNode(output_type="stream", name="stderr",
+                # stdout: nbgrader gives 0 points to a graded cell with any stderr output
+                note = NotebookNode(output_type="stream", name="stdout",
                                     text=f"\n[grader: output limit of {self.output_limit} bytes reached; "
                                          "further output of this notebook was dropped]\n")
                 outs.append(note)
@@ -189,6 +220,19 @@ class GradingExecute(Execute):
             self.events.append({"cell": index, "kind": "process-limit",
                                 "detail": f"process limit reached: {procs} processes, {threads} threads "
                                           f"(limit {limit}): a fork bomb or runaway threads"})
+
+    def _guard(self, index) -> None:
+        try:
+            msg_id = self.kc.execute(GUARD, silent=True, store_history=False,
+                                     user_expressions={"t": "_threadlab_tampered"})
+            reply = self.wait_for_reply(msg_id)
+            found = reply["content"]["user_expressions"]["t"]["data"]["text/plain"]
+        except Exception:  # a dead or stuck kernel: the graded cell itself will say so
+            return
+        if found not in ("[]", ""):
+            self.events.append({"cell": index, "kind": "tampered",
+                                "detail": f"the submission replaced the checker ({found[:120]}): the real one was "
+                                          "put back before grading"})
 
     def _kernel_answers(self) -> bool:
         async def probe():
@@ -236,6 +280,8 @@ class GradingExecute(Execute):
                         cell.outputs = [stopped_output(f"not run: {self._stop_reason}")]
                         continue
                     self._current = index
+                    if cell.metadata.get("nbgrader", {}).get("grade"):
+                        self._guard(index)
                     t0 = time.monotonic()
                     try:
                         self.preprocess_cell(cell, resources, index)

@@ -389,7 +389,13 @@ def grade_one(lab: str, sid: str, nb_path: str, template: str, out: str, setting
                 cells.append({"error": errors[0].get("ename"), "evalue": str(errors[0].get("evalue", ""))})
         result["score"] = sum(c["points"] for c in result["checks"])
         result["events"] = events
-        result["verdict"] = _classify(cells, events, structure) or "ok"
+        result["verdict"] = _classify(cells, events, structure)
+        quiet = [c for c in result["checks"] if c["status"] == "failed"]  # below full marks without an error
+        if quiet:
+            note = ("partial credit (nbgrader: a check cell showed a number or wrote to stderr): "
+                    + ", ".join(c["grade_id"] for c in quiet))
+            result["verdict"] = "; ".join(v for v in (result["verdict"], note) if v)
+        result["verdict"] = result["verdict"] or "ok"
         if result["score"] >= result["max_score"] and result["verdict"] == "ok":
             result["verdict"] = "ok: full marks"
 
