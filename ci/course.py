@@ -2,7 +2,8 @@
 """The course's one entry point. Needs only Python 3.10+ and a package registry.
 
     python3 ci/course.py open [--no-browser]   install (into .venv) and open the course in JupyterLab
-    python3 ci/course.py test                  install and run every test (what CI runs)
+    python3 ci/course.py test [--no-browser]   install and run every test (what CI runs)
+    python3 ci/course.py labs [LAB ...]        regenerate the learner labs (labs/) from solutions/
     python3 ci/course.py regenerate [NB ...]   re-execute notebooks and store their outputs
     python3 ci/course.py nav                   regenerate contents and previous/next links
     python3 ci/course.py doctor                the environment report
@@ -114,21 +115,46 @@ def cmd_open(args: list[str]) -> int:
     return subprocess.call(lab_command(port, token, browser), cwd=ROOT, env=jupyter_env())
 
 
+def ensure_browser_requirements() -> None:
+    """The browser suite's extra package (playwright, without its browser download), once."""
+    stamp = VENV / ".course-browser-installed"
+    wanted = (ROOT / "ci" / "requirements-browser.txt").read_text()
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    say("installing ci/requirements-browser.txt into .venv (once)")
+    code = run(PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", "ci/requirements-browser.txt")
+    if code:
+        sys.exit(f"pip install failed with exit code {code}")
+    stamp.write_text(wanted)
+
+
 def cmd_test(args: list[str]) -> int:
+    """Every check, in order; stops at the first failing step. ``--no-browser`` skips the browser suite."""
     start = time.perf_counter()
+    browser = "--no-browser" not in args
+    args = [a for a in args if a != "--no-browser"]
     steps = [
         ("lint", [PYTHON, "-m", "ruff", "check", "."]),
         ("navigation and contents up to date", [PYTHON, "ci/nav.py", "--check"]),
         ("notebooks stored from one clean run, in the course style", [PYTHON, "ci/nbcheck.py"]),
-        ("unit tests and every notebook under nbval",
+        ("learner labs generated from solutions/ and up to date", [PYTHON, "ci/labs.py", "--check"]),
+        ("unit tests, lab checks and grader, every notebook under nbval",
          [PYTHON, "-m", "pytest", "-n", "2", "--dist", "loadfile", "-q", *args]),
     ]
+    if browser:
+        ensure_browser_requirements()
+        steps.append(("every notebook and widget in JupyterLab in a real browser", [PYTHON, "ci/browser.py"]))
+    timings = []
     for name, cmd in steps:
         say(f"{name}: {' '.join(str(c) for c in cmd[1:])}")
+        step_start = time.perf_counter()
         code = run(*cmd, env=jupyter_env())
+        timings.append((time.perf_counter() - step_start, name))
         if code:
             say(f"FAILED: {name} (exit code {code})")
             return code
+    for seconds, name in timings:
+        say(f"{seconds:6.0f} s  {name}")
     say(f"all tests passed in {time.perf_counter() - start:.0f} s")
     return 0
 
@@ -143,6 +169,7 @@ def main(argv: list[str]) -> int:
         "test": cmd_test,
         "regenerate": lambda a: run(PYTHON, "ci/regenerate.py", *a, env=jupyter_env()),
         "nav": lambda a: run(PYTHON, "ci/nav.py", *a),
+        "labs": lambda a: run(PYTHON, "ci/labs.py", "generate", *a, env=jupyter_env()),
         "doctor": lambda a: run(PYTHON, "-m", "threadlab", "doctor"),
     }
     if command not in commands:

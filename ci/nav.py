@@ -1,7 +1,8 @@
 """Generate the course's contents and navigation from the files present.
 
 - every lesson in ``notebooks/`` gets a navigation cell at the top and at the bottom
-  (previous / contents / next), tagged ``nav``;
+  (previous / contents / next), tagged ``nav``; so does every lab's reference version in
+  ``solutions/`` (previous / next lab), from which ``ci/labs.py`` generates the learner version;
 - the start notebook's cell tagged ``contents`` and the README's block between
   ``<!-- contents:start -->`` and ``<!-- contents:end -->`` list every lesson and lab.
 
@@ -28,6 +29,11 @@ def lessons(root: Path = ROOT) -> list[Path]:
     return sorted((root / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 
 
+def lab_sources(root: Path = ROOT) -> list[Path]:
+    """The reference version of each lab (``solutions/<lab>/<lab>.ipynb``): nbgrader's source."""
+    return sorted((root / "solutions").glob("*/*.ipynb"))
+
+
 def labs(root: Path = ROOT) -> list[Path]:
     """The learner version of each lab (``labs/<lab>/<lab>.ipynb``)."""
     return sorted((root / "labs").glob("*/*.ipynb"))
@@ -52,10 +58,16 @@ def short(path: Path) -> str:
     return title(path)
 
 
+def link(path: Path) -> str:
+    """Relative link from a sibling: a lesson links to 'NN-x.ipynb', a lab to '../labN-x/labN-x.ipynb'."""
+    return path.name if path.parent.name == "notebooks" else f"../{path.parent.name}/{path.name}"
+
+
 def nav_markdown(paths: list[Path], index: int, where: str) -> str:
-    prev_link = f"[← {short(paths[index - 1])}]({paths[index - 1].name})" if index > 0 else ""
-    next_link = f"[{short(paths[index + 1])} →]({paths[index + 1].name})" if index + 1 < len(paths) else ""
-    contents = f"[Contents]({START}#Contents)"
+    prev_link = f"[← {short(paths[index - 1])}]({link(paths[index - 1])})" if index > 0 else ""
+    next_link = f"[{short(paths[index + 1])} →]({link(paths[index + 1])})" if index + 1 < len(paths) else ""
+    start = START if paths[index].parent.name == "notebooks" else f"../../notebooks/{START}"
+    contents = f"[Contents]({start}#Contents)"
     parts = [p for p in (prev_link, contents, next_link) if p]
     line = " | ".join(parts)
     return f"<sub>{line}</sub>" if where == "top" else f"---\n{line}"
@@ -106,12 +118,12 @@ def updated_readme(root: Path = ROOT) -> str:
 def stale(root: Path = ROOT) -> list[str]:
     """Files whose navigation or contents differ from what would be generated."""
     out = []
-    paths = lessons(root)
-    for i, path in enumerate(paths):
-        if nbformat.writes(updated_notebook(path, paths, i, root)) != nbformat.writes(
-            nbformat.read(path, as_version=4)
-        ):
-            out.append(path.relative_to(root).as_posix())
+    for paths in (lessons(root), lab_sources(root)):
+        for i, path in enumerate(paths):
+            if nbformat.writes(updated_notebook(path, paths, i, root)) != nbformat.writes(
+                nbformat.read(path, as_version=4)
+            ):
+                out.append(path.relative_to(root).as_posix())
     if updated_readme(root) != (root / "README.md").read_text():
         out.append("README.md")
     return out
@@ -120,13 +132,13 @@ def stale(root: Path = ROOT) -> list[str]:
 def write(root: Path = ROOT, only: list[Path] | None = None) -> list[str]:
     """Rewrite stale files; with ``only``, just those notebooks (and not the README)."""
     changed = stale(root)
-    paths = lessons(root)
     keep = None if only is None else {p.resolve() for p in only}
     if keep is not None:
         changed = [c for c in changed if (root / c).resolve() in keep]
-    for i, path in enumerate(paths):
-        if path.relative_to(root).as_posix() in changed:
-            nbformat.write(updated_notebook(path, paths, i, root), path)
+    for paths in (lessons(root), lab_sources(root)):
+        for i, path in enumerate(paths):
+            if path.relative_to(root).as_posix() in changed:
+                nbformat.write(updated_notebook(path, paths, i, root), path)
     if "README.md" in changed:
         (root / "README.md").write_text(updated_readme(root))
     return changed

@@ -51,6 +51,19 @@ def test_nav_generates_links_and_contents_and_then_is_current(repo):
     assert "[02 · How](../notebooks/02-how.ipynb)" in start.cells[2].source
 
 
+def test_nav_links_the_reference_labs_to_each_other_and_to_the_contents(repo):
+    for name, title in (("lab1-a", "Lab 1 · A"), ("lab2-b", "Lab 2 · B")):
+        (repo / "solutions" / name).mkdir(parents=True)
+        lesson(repo / "solutions" / name / f"{name}.ipynb", title)
+    assert {"solutions/lab1-a/lab1-a.ipynb", "solutions/lab2-b/lab2-b.ipynb"} <= set(nav.stale(repo))
+    nav.write(repo)
+    assert nav.stale(repo) == []
+    first = nbformat.read(repo / "solutions" / "lab1-a" / "lab1-a.ipynb", as_version=4)
+    top = first.cells[0].source
+    assert "[Contents](../../notebooks/00-start-here.ipynb#Contents)" in top
+    assert "[Lab 2 · B →](../lab2-b/lab2-b.ipynb)" in top and "←" not in top
+
+
 def test_nav_notices_a_renamed_or_added_lesson(repo):
     nav.write(repo)
     lesson(repo / "notebooks" / "03-new.ipynb", "03 · New")
