@@ -253,6 +253,22 @@ def test_two_runs_never_write_into_the_same_folder(tmp_path):
         grader.grade_class(LAB, [sub_dir], str(tmp_path / "out"), source=source, echo=lambda s: None)
 
 
+def test_kernel_folder_gets_data_files_but_never_a_reference_answer(tmp_path):
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "lab9.ipynb").write_text("{}")
+    (source / "data.csv").write_text("1,2\n")
+    (source / "worker.py").write_text("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n")
+    alice = tmp_path / "alice"
+    alice.mkdir()
+    for name in ("lab9.ipynb", "worker.py", "threadlab.py", "data.csv"):
+        (alice / name).write_text("mine")
+    got = dict(grader.lab_files(str(source), str(alice / "lab9.ipynb"), "lab9"))
+    assert got == {"data.csv": str(source / "data.csv"), "worker.py": str(alice / "worker.py")}
+    flat = dict(grader.lab_files(str(source), str(tmp_path / "bob.ipynb"), "lab9"))
+    assert flat == {"data.csv": str(source / "data.csv")}
+
+
 def test_student_ids_from_files_and_folders(tmp_path):
     for rel in ("alice.ipynb", "bob/lab9.ipynb", "carol/lab9/lab9.ipynb", "dave/notes.txt", "x y!.ipynb",
                 "lab9-erin/labs/lab9/lab9.ipynb"):

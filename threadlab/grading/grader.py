@@ -236,6 +236,34 @@ def prepare_template(lab: str, source_path: str, workdir: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # one submission (runs in a forked worker process)
+def lab_files(source_dir: str, nb_path: str, lab: str) -> list[tuple[str, str]]:
+    """(name, path) of the files besides the notebook that the student's kernel gets in its folder.
+
+    The lab's own data files come from the source folder, but never one that holds a solution or hidden
+    tests (lab 5's ``primes_worker.py`` is written by the learner's notebook; the reference copy is the
+    answer). For such a file, the student's own copy is used when the submission is a folder holding
+    ``LAB.ipynb`` and that file; students cannot add any other file (a ``threadlab.py`` would shadow the
+    checker).
+    """
+    files, learner_made = [], []
+    for name in sorted(os.listdir(source_dir)):
+        src = os.path.join(source_dir, name)
+        if not os.path.isfile(src) or name.endswith(".ipynb"):
+            continue
+        with open(src, "rb") as fh:
+            head = fh.read(MAX_NOTEBOOK_BYTES)
+        if b"BEGIN SOLUTION" in head or b"BEGIN HIDDEN TESTS" in head:
+            learner_made.append(name)
+        else:
+            files.append((name, src))
+    if os.path.basename(nb_path) == lab + ".ipynb":
+        for name in learner_made:
+            mine = os.path.join(os.path.dirname(nb_path), name)
+            if os.path.isfile(mine) and not os.path.islink(mine) and os.path.getsize(mine) < 1024**2:
+                files.append((name, mine))
+    return files
+
+
 def _structure_problems(sub_nb, source_nb) -> list[str]:
     expected = [c.metadata["nbgrader"]["grade_id"] for c in source_nb.cells
                 if c.metadata.get("nbgrader", {}).get("grade_id")]
@@ -332,10 +360,10 @@ def grade_one(lab: str, sid: str, nb_path: str, template: str, out: str, setting
         if uid is not None:
             os.chown(home, uid, uid)
             os.chown(runtime, uid, uid)
-        for name in os.listdir(os.path.join(course, "source", lab)):  # data files of the lab, not notebooks
-            src = os.path.join(course, "source", lab, name)
-            if os.path.isfile(src) and not name.endswith(".ipynb"):
-                shutil.copy(src, home)
+        for name, src in lab_files(os.path.join(course, "source", lab), nb_path, lab):
+            shutil.copy(src, os.path.join(home, name))
+            if uid is not None:
+                os.chown(os.path.join(home, name), uid, uid)
 
         from nbconvert.preprocessors import ClearMetadataPreprocessor
         from nbgrader.converters import Autograde
