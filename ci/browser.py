@@ -595,19 +595,67 @@ def shot(page, name: str) -> None:
         say(f"screenshot {name}.png failed: {exc}")
 
 
-def check_notebook(context, lab: Lab, path: Path, workspace: str, lab_exercise: bool = False) -> tuple[list[str], str]:
+def open_in_app(page, rel: str) -> float:
+    """Open another notebook in the JupyterLab already on the page (File > Open from Path...)."""
+    start = time.perf_counter()
+    menu(page, "File", "filebrowser:open-path")
+    field = page.locator(".jp-Dialog input").first
+    field.fill(rel)
+    field.press("Enter")
+    page.wait_for_function(
+        """(name) => [...document.querySelectorAll('.lm-TabBar-tab.jp-mod-current .lm-TabBar-tabLabel')]
+                      .some(t => t.textContent.trim() === name)""", arg=Path(rel).name, timeout=60_000)
+    page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+    drawn = time.perf_counter() - start
+    if not wait_until(page, IDLE_JS, 90, stable=0.5):
+        raise RuntimeError("the kernel did not become idle within 90 s of opening the notebook")
+    return drawn
+
+
+def close_notebook(page) -> None:
+    """File > Close and Shut Down Notebook; discard unsaved edits (a lab's typed answers)."""
+    menu(page, "File", "filemenu:close-and-cleanup")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if page.locator(".jp-NotebookPanel").count() == 0:
+            return
+        dialog = page.locator(".jp-Dialog")
+        if dialog.count():
+            discard = dialog.locator(".jp-Dialog-button", has_text=re.compile("Discard|Don't Save"))
+            (discard.first if discard.count() else dialog.locator(".jp-Dialog-button.jp-mod-accept").first).click()
+        page.wait_for_timeout(200)
+    raise RuntimeError("the notebook did not close")
+
+
+def check_notebook(context, lab: Lab, path: Path, workspace: str, lab_exercise: bool = False,
+                   worker: dict | None = None) -> tuple[list[str], str]:
+    """Check one notebook. ``worker`` keeps this worker's page between notebooks: the next one is
+    opened inside the same JupyterLab (no reload), or on a fresh page when that is not possible."""
+    worker = worker if worker is not None else {}
     rel = path.relative_to(ROOT).as_posix()
     name = ("exercise-" if lab_exercise else "") + path.stem
     problems: list[str] = []
     checked: list[str] = []
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page_errors: list[str] = []
-    page.on("pageerror", lambda e: page_errors.append(str(e)))
     start = time.perf_counter()
     detail = "did not finish"
+    page = worker.pop("page", None)
+    if page is not None:
+        worker["errors"].clear()
+        try:
+            drawn = open_in_app(page, rel)
+        except Exception:
+            page.close()
+            page = None
+    if page is None:
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        worker["errors"] = errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+    page_errors = worker["errors"]
+    reusable = False
     try:
-        drawn = open_notebook(page, lab, rel, workspace)
+        if not page.url.startswith(lab.base):
+            drawn = open_notebook(page, lab, rel, workspace)
         opened = time.perf_counter()
         if lab_exercise:
             solution = ROOT / "solutions" / path.parent.name / path.name
@@ -629,20 +677,28 @@ def check_notebook(context, lab: Lab, path: Path, workspace: str, lab_exercise: 
                 c, p = check(page)
                 checked += c
                 problems += p
-            phases = (f"[page {drawn:.0f} s + kernel {opened - start - drawn:.0f} s, run all {ran - opened:.0f} s, "
+            phases = (f"[open {drawn:.0f} s + kernel {opened - start - drawn:.0f} s, run all {ran - opened:.0f} s, "
                       f"widgets {time.perf_counter() - ran:.0f} s] ")
             detail = (phases + f"{n_code} cells run, {tagged} expected errors, {widgets} widgets drawn"
                       + (f"; {'; '.join(checked)}" if checked else ""))
+        reusable = True
     except Exception as exc:
         problems.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
     finally:
         shot(page, name + ("-FAILED" if problems else ""))
-        page.close()
+        problems += [f"browser page error: {e[:200]}" for e in page_errors[:3]]
+        if reusable:
+            try:
+                close_notebook(page)  # also shuts its kernel down
+                worker["page"] = page
+            except Exception:
+                reusable = False
+        if not reusable:
+            page.close()
         try:
             lab.shutdown_kernel_of(rel)
         except OSError:
             pass
-    problems += [f"browser page error: {e[:200]}" for e in page_errors[:3]]
     return problems, f"{time.perf_counter() - start:5.1f} s  {rel}: {detail}"
 
 
@@ -662,12 +718,13 @@ def run_suite(lab: Lab, jobs: list[tuple[Path, bool]], workers: int) -> list[tup
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 # one context per browser: its HTTP cache keeps JupyterLab's scripts between notebooks
                 context = browser.new_context(viewport={"width": 1280, "height": 900})
+                state: dict = {}
                 while True:
                     try:
                         path, exercise = todo.get_nowait()
                     except queue.Empty:
                         break
-                    problems, line = check_notebook(context, lab, path, f"browser-test-{n}", exercise)
+                    problems, line = check_notebook(context, lab, path, f"browser-test-{n}", exercise, state)
                     with lock:
                         results.append((problems, line))
                         say(("ok     " if not problems else "FAILED ") + line)
