@@ -229,6 +229,7 @@ def prepare_template(lab: str, source_path: str, workdir: str) -> str:
 
     root = os.path.join(workdir, "template")
     os.makedirs(os.path.join(root, "source", lab))
+    os.chmod(root, 0o700)  # hidden tests: only the grader (copies of it stay 0700 too)
     shutil.copy(source_path, os.path.join(root, "source", lab, lab + ".ipynb"))
     _run_converter(GenerateAssignment, root, lab, extra={"GenerateAssignment.create_assignment": True})
     return root
@@ -325,6 +326,7 @@ def grade_one(lab: str, sid: str, nb_path: str, template: str, out: str, setting
               "score": 0.0, "max_score": 0.0, "checks": [], "verdict": "", "complete": False}
     log = io.StringIO()
     work = tempfile.mkdtemp(prefix=f"threadlab-grade-{sid}-", dir=os.path.dirname(template))
+    os.chmod(work, 0o711)  # a kernel running as another uid (level "uid") reaches its home, cannot list the rest
     try:
         source_nb = nbformat.read(os.path.join(template, "source", lab, lab + ".ipynb"), as_version=4)
         checks = grade_cells(source_nb)
@@ -355,7 +357,7 @@ def grade_one(lab: str, sid: str, nb_path: str, template: str, out: str, setting
         os.makedirs(dest)
         nbformat.write(sub_nb, os.path.join(dest, lab + ".ipynb"))
         home, runtime = os.path.join(work, "home"), os.path.join(work, "run")
-        os.makedirs(home)
+        os.makedirs(home, mode=0o700)
         os.makedirs(runtime, mode=0o700)
         if uid is not None:
             os.chown(home, uid, uid)
@@ -676,6 +678,7 @@ def grade_class(lab: str, submissions: list[str], out: str, source: str | None =
     run_started = time.monotonic()
     results = []
     with tempfile.TemporaryDirectory(prefix="threadlab-grading-") as workdir:
+        os.chmod(workdir, 0o711)
         template = prepare_template(lab, source, workdir)
         _prepare_out(out, lab, template)
         _atomic_write(marker, f"pid {os.getpid()} started {_dt.datetime.now(_dt.timezone.utc).isoformat()}\n")
