@@ -128,6 +128,27 @@ def ensure_browser_requirements() -> None:
     stamp.write_text(wanted)
 
 
+def ensure_debian_packages(wanted: dict[str, str]) -> None:
+    """Install the Debian packages whose program is missing ({program path: package}), when we can.
+
+    The grader sandboxes students' kernels with bubblewrap and the browser suite drives Debian's
+    chromium. As root on Debian (CI, containers) they are installed here; elsewhere a missing one
+    is reported and the step that needs it says what it does without it.
+    """
+    missing = sorted({package for program, package in wanted.items() if not Path(program).exists()})
+    if not missing:
+        return
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0 and Path("/usr/bin/apt-get").exists()):
+        say(f"not installed: {', '.join(missing)} (install them with your package manager)")
+        return
+    say(f"installing Debian packages: {', '.join(missing)} (once)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
+        if subprocess.call(cmd, stdout=subprocess.DEVNULL, env=env):
+            say(f"failed: {' '.join(cmd)}")
+            return
+
+
 def cmd_test(args: list[str]) -> int:
     """Every check, in order; stops at the first failing step. ``--no-browser`` skips the browser suite."""
     start = time.perf_counter()
@@ -141,6 +162,7 @@ def cmd_test(args: list[str]) -> int:
         ("unit tests, lab checks and grader, every notebook under nbval",
          [PYTHON, "-m", "pytest", "-n", "2", "--dist", "loadfile", "-q", *args]),
     ]
+    ensure_debian_packages({"/usr/bin/bwrap": "bubblewrap", **({"/usr/bin/chromium": "chromium"} if browser else {})})
     if browser:
         ensure_browser_requirements()
         steps.append(("every notebook and widget in JupyterLab in a real browser", [PYTHON, "ci/browser.py"]))

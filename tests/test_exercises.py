@@ -63,3 +63,25 @@ def test_threads_left_sees_only_threads_started_since():
     assert threads_left(before) == [t]
     stop.set()
     assert threads_left(before, timeout=5) == []
+
+
+def test_threads_of_jupyter_machinery_are_not_counted_as_left():
+    import threading
+
+    from threadlab.exercises import is_jupyter_thread, threads_left
+
+    class SubshellThread(threading.Thread):  # stands in for ipykernel's class
+        pass
+
+    SubshellThread.__module__ = "ipykernel.subshell"
+    before = set(threading.enumerate())
+    stop = threading.Event()
+    kernel_thread = SubshellThread(target=stop.wait)
+    mine = threading.Thread(target=stop.wait)
+    kernel_thread.start()
+    mine.start()
+    try:
+        assert is_jupyter_thread(kernel_thread) and not is_jupyter_thread(mine)
+        assert threads_left(before) == [mine]
+    finally:
+        stop.set()

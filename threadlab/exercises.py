@@ -109,16 +109,29 @@ def expect_between(got, low, high, what: str = "result"):
         raise AssertionError(f"{what}: expected between {low} and {high}, got {got!r}")
 
 
+# Packages whose threads belong to Jupyter itself: JupyterLab 4.6 with ipykernel 7 starts a
+# subshell thread for widget messages when a widget is first used, IPython a history thread.
+JUPYTER_PACKAGES = ("ipykernel", "IPython", "jupyter_client", "zmq", "tornado", "comm", "ipywidgets", "debugpy")
+
+
+def is_jupyter_thread(thread: threading.Thread) -> bool:
+    """True for a thread that Jupyter's kernel machinery started, not the learner's code."""
+    target = getattr(thread, "_target", None)
+    modules = [type(thread).__module__, getattr(target, "__module__", None) or ""]
+    return any(m.split(".")[0] in JUPYTER_PACKAGES for m in modules)
+
+
 def threads_left(before, timeout: float = 0.0) -> list[threading.Thread]:
     """Threads alive now that were not in ``before`` (a set from ``threading.enumerate()``).
 
     Waits up to ``timeout`` seconds for them to finish first. Comparing sets, not
     ``threading.active_count()``, keeps the answer right while threads started earlier by someone
-    else (Jupyter, an earlier test) come and go.
+    else (an earlier test) come and go; threads of Jupyter's own machinery, which a kernel may
+    start at any time (e.g. when a widget is first used in JupyterLab), are not counted.
     """
     deadline = time.monotonic() + timeout
     while True:
-        left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        left = [t for t in threading.enumerate() if t not in before and t.is_alive() and not is_jupyter_thread(t)]
         if not left or time.monotonic() >= deadline:
             return left
         time.sleep(0.01)
