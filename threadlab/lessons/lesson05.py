@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from threadlab.exercises import check, expect_equal
+from threadlab.exercises import check, expect_equal, threads_left
 from threadlab.plotting import new_figure
 
 HOST = "127.0.0.1"
@@ -454,7 +454,7 @@ def check_stop(stop):
         try:
             expect_equal(client(address, "hi"), [1, 2], "replies to a client before stop")
             stop(server, thread)
-            left = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
+            left = [t.name for t in threads_left(before)]
             if thread.is_alive():
                 raise AssertionError("the serve_forever thread is still running: shutdown() and join() it")
             if server.socket.fileno() != -1:
