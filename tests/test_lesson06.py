@@ -172,6 +172,20 @@ def test_check_round_robin_verdicts(capsys):
     capsys.readouterr()
 
 
+def test_check_round_robin_catches_a_thread_left_running(capsys):
+    release = threading.Event()
+
+    def leaves_a_thread(names, rounds):
+        threading.Thread(target=release.wait, args=(10,), name="left-behind").start()
+        return names * rounds
+
+    try:
+        assert not lesson06.check_round_robin(leaves_a_thread)
+        assert "left-behind" in capsys.readouterr().out
+    finally:
+        release.set()
+
+
 def test_show_source(capsys):
     lesson06.show_source(lesson06.lower_bound)
     assert capsys.readouterr().out.startswith("def lower_bound(")

@@ -15,7 +15,7 @@ from collections import Counter, deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from threadlab.exercises import check, expect_equal
+from threadlab.exercises import check, expect_equal, threads_left
 from threadlab.plotting import new_figure
 
 HOST = "127.0.0.1"
@@ -550,13 +550,12 @@ def check_round_robin(take_turns) -> object:
 
     def test():
         for names, rounds in [(["A", "B"], 4), (["A", "B", "C"], 5), (["x", "y", "z", "w"], 3)]:
-            before = threading.active_count()
+            before = set(threading.enumerate())
             log = take_turns(names, rounds)
             expect_equal(log, names * rounds, f"take_turns({names}, {rounds})")
-            deadline = time.monotonic() + 2
-            while threading.active_count() > before and time.monotonic() < deadline:
-                time.sleep(0.01)
-            if threading.active_count() > before:
-                raise AssertionError("threads still running after take_turns returned: join them")
+            left = threads_left(before, timeout=2)
+            if left:
+                names_left = [t.name for t in left]
+                raise AssertionError(f"threads still running after take_turns returned: join them ({names_left})")
 
     return check("Exercise 6.2", test)
