@@ -64,6 +64,8 @@ def test_schedules_static_vs_dynamic():
     assert static.elapsed >= sum(lesson07.contiguous_split(tasks, 2)[0]) * 0.95
     assert dynamic.elapsed >= dynamic.ideal * 0.95
     assert dynamic.elapsed < static.elapsed
+    assert static.elsewhere >= 0 and dynamic.elsewhere >= 0
+    assert dynamic.quiet == (dynamic.elsewhere < lesson07.QUIET)
     assert lesson07.plot_schedules([static, dynamic]) is not None
 
 

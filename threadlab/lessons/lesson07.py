@@ -206,6 +206,24 @@ class Schedule:
     elapsed: float
     busy: list  #: seconds each thread spent on its tasks
     ideal: float  #: the best any schedule can do: max(total / threads, longest task)
+    elsewhere: float = 0.0  #: cores other programs kept busy meanwhile (they delay the sleepers' wake-ups)
+
+    @property
+    def quiet(self) -> bool:
+        """True when other programs left the cores (nearly) free, so wake-ups came on time."""
+        return self.elsewhere < QUIET
+
+
+QUIET = 0.25  #: other programs using less than this many cores: the machine counts as quiet
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    """(CPU seconds used by this process, CPU seconds used by the whole machine) so far."""
+    import psutil
+
+    mine = psutil.Process().cpu_times()
+    total = psutil.cpu_times()
+    return mine.user + mine.system, sum(total) - total.idle - getattr(total, "iowait", 0.0)
 
 
 def model_tasks(n: int = 10**5, seconds: float = 0.4) -> list:
@@ -244,14 +262,17 @@ def run_schedule(durations: list, threads: int, strategy: str) -> Schedule:
             busy[i] += time.perf_counter() - t0
 
     pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    mine0, all0 = _cpu_seconds()
     start = time.perf_counter()
     for t in pool:
         t.start()
     for t in pool:
         t.join(30)
     elapsed = time.perf_counter() - start
+    mine1, all1 = _cpu_seconds()
+    elsewhere = max(0.0, (all1 - all0) - (mine1 - mine0)) / elapsed
     ideal = max(sum(durations) / threads, max(durations))
-    return Schedule(strategy, elapsed, busy, ideal)
+    return Schedule(strategy, elapsed, busy, ideal, elsewhere)
 
 
 def plot_schedules(schedules: list):
