@@ -69,6 +69,15 @@ def test_spider_scaling_measures_each_pool_size():
     L.plot_spider(result)
 
 
+def test_spider_scaling_on_own_site_closes_its_site():
+    before = set(threading.enumerate())
+    result = L.spider_scaling_on_own_site(2, pages=6, latency=0.0)
+    assert [c.pool_size for c in result.crawls] == [1, 2]
+    assert (result.pages, result.latency) == (6, 0.0)
+    assert all(len(c.fetched) == 6 for c in result.crawls)
+    assert threads_left(before, timeout=2) == []   # the site's server and request threads are gone
+
+
 def test_pool_sizes_up_to():
     assert L.pool_sizes_up_to(1) == [1]
     assert L.pool_sizes_up_to(6) == [1, 2, 4, 6]

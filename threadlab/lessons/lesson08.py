@@ -346,6 +346,16 @@ def spider_scaling(server: PageServer, max_pool: int) -> SpiderScaling:
     return SpiderScaling(server.pages, server.latency, crawls)
 
 
+def spider_scaling_on_own_site(max_pool: int, pages: int = 20, latency: float = 0.04) -> SpiderScaling:
+    """:func:`spider_scaling` on a fresh :class:`PageServer`, closed again (threads joined) before returning.
+
+    For a widget: each run starts its own site, so the experiment keeps working whatever happened
+    to any other site, and leaves no thread behind.
+    """
+    with PageServer(pages=pages, latency=latency) as site:
+        return spider_scaling(site, max_pool)
+
+
 def plot_spider(result: SpiderScaling):
     fig, ax = new_figure()
     xs = [c.pool_size for c in result.crawls]
