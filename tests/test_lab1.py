@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
-import nbformat
 import pytest
 
 from threadlab.labcheck import CheckFailed
 from threadlab.labs import lab1
 from threadlab.labs.lab1 import SlowServer, fetch, new_threads, observe
+from threadlab.labs.notebooks import assert_blank_lab, failed_lines, lab_paths, reference_namespace, verdict_lines
 
-ROOT = Path(__file__).resolve().parent.parent
 LAB = "lab1-threads-and-latency"
-SOLUTION = ROOT / "solutions" / LAB / f"{LAB}.ipynb"
-BLANK = ROOT / "labs" / LAB / f"{LAB}.ipynb"
+SOLUTION, BLANK = lab_paths(LAB)
 
 
 # --- (a) the helpers ------------------------------------------------------------------------------
@@ -92,45 +89,9 @@ def test_server_stops_cleanly():
 # --- (b) the blank learner notebook -------------------------------------------------------------------
 
 
-def run_cells(path: Path, timeout: int = 60):
-    """Execute a notebook cell by cell (errors allowed); return [(cell, seconds)] of the code cells."""
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(path.parent)}})
-    out = []
-    with client.setup_kernel():
-        for i, cell in enumerate(nb.cells):
-            if cell.cell_type == "code":
-                start = time.perf_counter()
-                client.execute_cell(cell, i)
-                out.append((cell, time.perf_counter() - start))
-    return out
-
-
-def text_of(cell) -> str:
-    parts = []
-    for o in cell.outputs:
-        if o.output_type == "stream":
-            parts.append(o.text)
-        elif o.output_type == "error":
-            parts.append(f"{o.ename}: {o.evalue}\n")
-    return "".join(parts)
-
-
 def test_blank_lab_fails_every_check_quickly_as_not_attempted():
     assert BLANK.exists(), "generate the learner version: python ci/labs.py generate " + LAB
-    cells = run_cells(BLANK)
-    checks = [(c, s) for c, s in cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert [c.metadata.nbgrader.grade_id for c, _ in checks] == ["ex1-check", "ex2-check", "ex3-check"]
-    for cell, seconds in checks:
-        text = text_of(cell)
-        lines = [line for line in text.splitlines() if line.startswith(("✔", "✘"))]
-        print(f"{cell.metadata.nbgrader.grade_id}: {len(lines)} tests, {seconds:.2f} s")
-        assert lines and all(line.startswith("✘") and "not attempted" in line for line in lines), text
-        assert "CheckFailed" in text and "Traceback" not in text
-        assert seconds < 2.0, f"{cell.metadata.nbgrader.grade_id} took {seconds:.1f} s on a blank lab"
+    cells = assert_blank_lab(BLANK, ["ex1-check", "ex2-check", "ex3-check"], limit=2.0)
     # the hidden tests are not in the learner's version
     assert all("HIDDEN" not in c.source and "amplified_races" not in c.source for c, _ in cells)
 
@@ -138,20 +99,11 @@ def test_blank_lab_fails_every_check_quickly_as_not_attempted():
 # --- (c) wrong answers through the real check cells --------------------------------------------------------
 
 
-def sources() -> dict[str, str]:
-    nb = nbformat.read(SOLUTION, as_version=4)
-    return {c.metadata.nbgrader.grade_id: c.source for c in nb.cells if "nbgrader" in c.metadata}
-
-
 @pytest.fixture(scope="module")
 def lab():
     """The reference notebook's namespace after its setup cell and its solutions."""
-    src = sources()
-    ns: dict = {}
-    exec(src["setup"], ns)
+    src, ns = reference_namespace(SOLUTION, ["ex1-solution", "ex2-solution", "ex3-solution"])
     reference = {}
-    for gid in ("ex1-solution", "ex2-solution", "ex3-solution"):
-        exec(src[gid], ns)
     for name in ("fetch_all_threads", "fetch_all_sequential", "measure_speedup", "fetch_all_bounded"):
         reference[name] = ns[name]
     yield src, ns, reference
@@ -175,13 +127,9 @@ def run_check(lab, grade_id: str, capsys, only=None, **answers) -> list[str]:
         passed = True
     except CheckFailed:
         passed = False
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("✔", "✘"))]
+    lines = verdict_lines(capsys.readouterr().out)
     assert passed == all(line.startswith("✔") for line in lines)
     return lines
-
-
-def failing(lines: list[str]) -> list[str]:
-    return [line for line in lines if line.startswith("✘")]
 
 
 def joined_in_loop(urls):  # starts one thread, joins it, then the next: sequential
@@ -214,8 +162,8 @@ def not_joined(urls):  # returns while the threads still run
 def test_exercise1_wrong_answers_are_caught(lab, capsys, wrong):
     lines = run_check(lab, "ex1-check", capsys, fetch_all_threads=wrong,
                       only=["test_bodies_in_order", "test_all_at_once", "test_order_with_uneven_delays"])
-    assert failing(lines), lines
-    print(wrong.__name__, "->", failing(lines)[0][:140])
+    assert failed_lines(lines), lines
+    print(wrong.__name__, "->", failed_lines(lines)[0][:140])
 
 
 def test_exercise2_wrong_answers_are_caught(lab, capsys):
@@ -223,12 +171,12 @@ def test_exercise2_wrong_answers_are_caught(lab, capsys):
     # the ideal instead of a measurement passes for equal delays, so only the hidden test can catch it
     lines = run_check(lab, "ex2-check", capsys, measure_speedup=lambda urls: float(len(urls)),
                       only=["test_speedup_of_8", "test_uneven_speedup"])
-    assert [line for line in failing(lines) if "different lengths" in line], lines
+    assert [line for line in failed_lines(lines) if "different lengths" in line], lines
     lines = run_check(lab, "ex2-check", capsys, measure_speedup=lambda urls: 1 / lab[2]["measure_speedup"](urls),
                       only=["test_uneven_speedup"])
-    assert len(failing(lines)) == 1, lines
+    assert len(failed_lines(lines)) == 1, lines
     lines = run_check(lab, "ex2-check", capsys, fetch_all_sequential=threads_version, only=["test_sequential"])
-    assert any("one download at a time" in line for line in failing(lines)), lines
+    assert any("one download at a time" in line for line in failed_lines(lines)), lines
 
 
 def unbounded(urls, k):  # every URL at once: no bound
@@ -285,7 +233,7 @@ def racy_bound(urls, k):
 @pytest.mark.parametrize("wrong", [unbounded, released_too_early, lambda urls, k: [fetch(u) for u in urls]])
 def test_exercise3_wrong_answers_are_caught(lab, capsys, wrong):
     lines = run_check(lab, "ex3-check", capsys, fetch_all_bounded=wrong, only=["test_bound_is_3"])
-    assert failing(lines), lines
+    assert failed_lines(lines), lines
 
 
 def test_racy_bound_is_caught_every_time_under_amplified_races(lab, capsys):

@@ -14,18 +14,15 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from pathlib import Path
 
-import nbformat
 import pytest
 
 from threadlab.labcheck import CheckFailed, check_exercise
 from threadlab.labs.lab4 import STOP, Recorder, drive_worker, observe, probe, slow_square
+from threadlab.labs.notebooks import assert_blank_lab, failed_lines, lab_paths, reference_namespace, verdict_lines
 
-ROOT = Path(__file__).resolve().parent.parent
 LAB = "lab4-a-thread-pool"
-SOLUTION = ROOT / "solutions" / LAB / f"{LAB}.ipynb"
-BLANK = ROOT / "labs" / LAB / f"{LAB}.ipynb"
+SOLUTION, BLANK = lab_paths(LAB)
 
 
 # --- (a) the helpers ------------------------------------------------------------------------------
@@ -105,45 +102,9 @@ def test_probe_sees_open_and_closed_ports():
 # --- (b) the blank learner notebook -------------------------------------------------------------------
 
 
-def run_cells(path: Path, timeout: int = 60):
-    """Execute a notebook cell by cell (errors allowed); return [(cell, seconds)] of the code cells."""
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(path.parent)}})
-    out = []
-    with client.setup_kernel():
-        for i, cell in enumerate(nb.cells):
-            if cell.cell_type == "code":
-                start = time.perf_counter()
-                client.execute_cell(cell, i)
-                out.append((cell, time.perf_counter() - start))
-    return out
-
-
-def text_of(cell) -> str:
-    parts = []
-    for o in cell.outputs:
-        if o.output_type == "stream":
-            parts.append(o.text)
-        elif o.output_type == "error":
-            parts.append(f"{o.ename}: {o.evalue}\n")
-    return "".join(parts)
-
-
 def test_blank_lab_fails_every_check_quickly_as_not_attempted():
     assert BLANK.exists(), "generate the learner version: python ci/labs.py generate " + LAB
-    cells = run_cells(BLANK)
-    checks = [(c, s) for c, s in cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert [c.metadata.nbgrader.grade_id for c, _ in checks] == ["ex1-check", "ex2-check", "ex3-check"]
-    for cell, seconds in checks:
-        text = text_of(cell)
-        lines = [line for line in text.splitlines() if line.startswith(("✔", "✘"))]
-        print(f"{cell.metadata.nbgrader.grade_id}: {len(lines)} tests, {seconds:.2f} s")
-        assert lines and all(line.startswith("✘") and "not attempted" in line for line in lines), text
-        assert "CheckFailed" in text and "Traceback" not in text
-        assert seconds < 2.0, f"{cell.metadata.nbgrader.grade_id} took {seconds:.1f} s on a blank lab"
+    cells = assert_blank_lab(BLANK, ["ex1-check", "ex2-check", "ex3-check"], limit=2.0)
     # nothing else fails in a blank lab, and the hidden tests are not in it
     others = [c for c, _ in cells if not c.metadata.get("nbgrader", {}).get("grade")]
     assert all(o.output_type != "error" for c in others for o in c.outputs)
@@ -153,19 +114,10 @@ def test_blank_lab_fails_every_check_quickly_as_not_attempted():
 # --- (c) wrong answers through the real check cells --------------------------------------------------------
 
 
-def sources() -> dict[str, str]:
-    nb = nbformat.read(SOLUTION, as_version=4)
-    return {c.metadata.nbgrader.grade_id: c.source for c in nb.cells if "nbgrader" in c.metadata}
-
-
 @pytest.fixture(scope="module")
 def lab():
     """The reference notebook's namespace after its setup cell and its solutions."""
-    src = sources()
-    ns: dict = {}
-    exec(src["setup"], ns)
-    for gid in ("ex1-solution", "ex2-solution", "ex3-solution"):
-        exec(src[gid], ns)
+    src, ns = reference_namespace(SOLUTION, ["ex1-solution", "ex2-solution", "ex3-solution"])
     reference = {name: ns[name] for name in ("worker", "run_pool", "scan_ports")}
     return src, ns, reference
 
@@ -190,14 +142,9 @@ def run_check(lab, grade_id: str, capsys, only=None, timeout: float = 10, **answ
         passed = True
     except CheckFailed:
         passed = False
-    out = capsys.readouterr().out
-    lines = [line for line in out.splitlines() if line.startswith(("✔", "✘"))]
+    lines = verdict_lines(capsys.readouterr().out)
     assert passed == all(line.startswith("✔") for line in lines)
     return lines
-
-
-def failing(lines: list[str]) -> list[str]:
-    return [line for line in lines if line.startswith("✘")]
 
 
 # exercise 1: workers
@@ -247,14 +194,14 @@ def forgets_the_index(jobs, results, func):
 def test_exercise1_wrong_workers_are_caught(lab, capsys, wrong):
     only = ["test_stops_at_stop"] if wrong is drains_past_stop else None
     lines = run_check(lab, "ex1-check", capsys, worker=wrong, only=only)
-    assert failing(lines), lines
-    print(wrong.__name__, "->", failing(lines)[0][:150])
+    assert failed_lines(lines), lines
+    print(wrong.__name__, "->", failed_lines(lines)[0][:150])
 
 
 def test_reference_answers_pass_every_check(lab, capsys):
     for gid in ("ex1-check", "ex2-check", "ex3-check"):
         lines = run_check(lab, gid, capsys)
-        assert lines and not failing(lines), lines
+        assert lines and not failed_lines(lines), lines
 
 
 # exercise 2: pools
@@ -331,7 +278,7 @@ def one_stop_too_few(func, items, workers, hung=hung_queues):
 ])
 def test_exercise2_wrong_pools_are_caught(lab, capsys, wrong, catches):
     lines = run_check(lab, "ex2-check", capsys, run_pool=wrong)
-    assert [line for line in failing(lines) if catches in line], lines
+    assert [line for line in failed_lines(lines) if catches in line], lines
 
 
 def test_exercise2_missing_sentinel_is_reported_as_a_deadlock_not_a_hang(lab, capsys):
@@ -386,4 +333,4 @@ def unsorted_scan(ports, workers, probe=probe):
 ])
 def test_exercise3_wrong_scanners_are_caught(lab, capsys, wrong, catches):
     lines = run_check(lab, "ex3-check", capsys, scan_ports=wrong)
-    assert [line for line in failing(lines) if catches in line], lines
+    assert [line for line in failed_lines(lines) if catches in line], lines

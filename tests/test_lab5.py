@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
-import re
 import textwrap
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from threadlab.labs import lab5
+from threadlab.labs.notebooks import (
+    LabKernel,
+    assert_blank_exercises,
+    cells_by_id,
+    keep_only_source,
+    lab_paths,
+    replace_solution,
+    verdict_lines,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 LAB = "lab5-multiprocessing"
-SOLUTION = ROOT / "solutions" / LAB / f"{LAB}.ipynb"
-BLANK = ROOT / "labs" / LAB / f"{LAB}.ipynb"
+SOLUTION, BLANK = lab_paths(LAB)
 
 
 # --- helpers of threadlab.labs.lab5 -------------------------------------------------------------
@@ -192,74 +197,12 @@ def test_measure_speedup_rejects_wrong_shapes():
 # --- the notebooks, in one kernel ---------------------------------------------------------------
 
 
-def cells_by_id(path: Path) -> dict:
-    nb = nbformat.read(path, as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if "nbgrader" in c.metadata}
-
-
-class Kernel:
-    """One Jupyter kernel in a temporary folder: run source code, get (text, seconds)."""
-
-    def __init__(self, folder: Path):
-        from nbclient import NotebookClient
-
-        self.nb = nbformat.v4.new_notebook()
-        self.client = NotebookClient(self.nb, timeout=120, kernel_name="python3", allow_errors=True,
-                                     resources={"metadata": {"path": str(folder)}})
-
-    def __enter__(self):
-        self._cm = self.client.setup_kernel()
-        self._cm.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self._cm.__exit__(*exc)
-
-    def run(self, source: str) -> tuple[str, float]:
-        cell = nbformat.v4.new_code_cell(source)
-        self.nb.cells.append(cell)
-        start = time.perf_counter()
-        self.client.execute_cell(cell, len(self.nb.cells) - 1)
-        seconds = time.perf_counter() - start
-        text = []
-        for out in cell.outputs:
-            if out.output_type == "stream":
-                text.append(out.text)
-            elif out.output_type == "error":
-                text.append(f"{out.ename}: {out.evalue}\n" + "\n".join(out.traceback))
-        return "".join(text), seconds
-
-
-def verdicts(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith(("✔", "✘"))]
-
-
 def test_blank_lab_fails_every_check_quickly_as_not_attempted(tmp_path):
     if not BLANK.exists():
         pytest.skip("labs/ not generated yet")
     cells = cells_by_id(BLANK)
-    with Kernel(tmp_path) as kernel:
-        kernel.run(cells["setup"].source)
-        for ex, tests in [("ex1", 3), ("ex2", 3), ("ex3", 2)]:
-            kernel.run(cells[f"{ex}-solution"].source)
-            text, seconds = kernel.run(cells[f"{ex}-check"].source)
-            lines = verdicts(text)
-            print(f"{ex}: {len(lines)} checks, {seconds:.2f} s")
-            assert len(lines) == tests, text
-            assert all(line.startswith("✘") and ": not attempted - " in line for line in lines), text
-            assert "CheckFailed" in text and "Traceback" not in text and "labcheck.py" not in text, text
-            assert seconds < 2, f"{ex} check took {seconds:.1f} s on a blank lab"
-
-
-def variant(cells: dict, grade_id: str, replacement: str) -> str:
-    """The solution cell ``grade_id`` with its solution region(s) replaced by ``replacement`` (in order)."""
-    source = cells[grade_id].source
-    parts = textwrap.dedent(replacement).split("\n---\n")
-    pattern = re.compile(r"^( *)### BEGIN SOLUTION\n.*?^ *### END SOLUTION\n?", re.S | re.M)
-    for part in parts:
-        source = pattern.sub(lambda m, p=part: textwrap.indent(textwrap.dedent(p).strip("\n"), m.group(1)) + "\n",
-                             source, count=1)
-    return source
+    with LabKernel(tmp_path) as kernel:
+        assert_blank_exercises(kernel, cells, {"ex1": 3, "ex2": 3, "ex3": 2}, limit=2)
 
 
 WRONG = {
@@ -343,19 +286,17 @@ def test_wrong_answers_are_caught(tmp_path):
     """
     cells = cells_by_id(SOLUTION)
     caught = {}
-    with Kernel(tmp_path) as kernel:
+    with LabKernel(tmp_path) as kernel:
         kernel.run(cells["setup"].source)
-        kernel.run("_check_exercise = check_exercise\n"
-                   "def check_exercise(title, tests, **options):\n"
-                   "    return _check_exercise(title, [t for t in tests if t.__name__ in KEEP], **options)")
+        kernel.run(keep_only_source())
         for name, (ex, code, failing, keep) in WRONG.items():
             kernel.run(cells["ex1-solution"].source)  # a correct module unless the variant replaces it
             if ex == "ex3":
                 kernel.run(cells["ex2-solution"].source)
-            kernel.run(variant(cells, f"{ex}-solution", code))
+            kernel.run(replace_solution(cells[f"{ex}-solution"].source, code))
             kernel.run(f"KEEP = {keep!r}")
             text, seconds = kernel.run(cells[f"{ex}-check"].source)
-            lines = verdicts(text)
+            lines = verdict_lines(text)
             failed = [line for line in lines if line.startswith("✘")]
             caught[name] = any(failing in line for line in failed)
             print(f"{name}: {'caught' if caught[name] else 'MISSED'} in {seconds:.1f} s; "
@@ -390,11 +331,11 @@ def test_no_pool_is_caught_unless_the_machine_is_too_busy_to_judge(tmp_path):
                 best_parallel = min(best_parallel, time.perf_counter() - start)
         return count, best_sequential, best_parallel
         """
-    with Kernel(tmp_path) as kernel:
+    with LabKernel(tmp_path) as kernel:
         kernel.run(cells["setup"].source)
         kernel.run(cells["ex1-solution"].source)
         kernel.run(cells["ex2-solution"].source)
-        kernel.run(variant(cells, "ex3-solution", code))
+        kernel.run(replace_solution(cells["ex3-solution"].source, code))
         text, seconds = kernel.run(
             "speed = lab5.measure_speedup(time_counts, n=150_000, processes=max(2, cores), rounds=1)\n"
             "print(speed.required is None, speed.required is not None and speed.speedup > speed.required)\n"
@@ -414,14 +355,12 @@ def test_solution_works_when_the_default_start_method_is_not_fork(tmp_path, meth
     if method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"no {method} here")
     cells = cells_by_id(SOLUTION)
-    with Kernel(tmp_path) as kernel:
+    with LabKernel(tmp_path) as kernel:
         kernel.run(f"import multiprocessing\nmultiprocessing.set_start_method({method!r}, force=True)")
         kernel.run(cells["setup"].source)
         for cell in ("ex1-solution", "ex2-solution", "ex3-solution"):
             kernel.run(cells[cell].source)
-        kernel.run("_check_exercise = check_exercise\n"
-                   "def check_exercise(title, tests, **options):\n"
-                   "    return _check_exercise(title, [t for t in tests if t.__name__ in KEEP], **options)")
+        kernel.run(keep_only_source())
         kernel.run("KEEP = ['test_spawned_worker']")
         text1, _ = kernel.run(cells["ex1-check"].source)
         kernel.run("KEEP = ['test_pi', 'test_no_process_left']")
@@ -432,5 +371,5 @@ def test_solution_works_when_the_default_start_method_is_not_fork(tmp_path, meth
     print(f"{method}: ex3 check {seconds:.1f} s")
     assert used.strip() == method
     for text, count in [(text1, 1), (text2, 2), (text3, 1)]:
-        lines = verdicts(text)
+        lines = verdict_lines(text)
         assert len(lines) == count and all(line.startswith("✔") for line in lines), text

@@ -7,21 +7,25 @@ dinner (and only in some unforced ones), a safe one in none; each wrong answer f
 from __future__ import annotations
 
 import re
-import textwrap
 import threading
 import time
-from pathlib import Path
 
-import nbformat
 import pytest
 
 from threadlab.labs import lab6
+from threadlab.labs.notebooks import (
+    LabKernel,
+    assert_blank_exercises,
+    cells_by_id,
+    keep_only_source,
+    lab_paths,
+    replace_solution,
+    verdict_lines,
+)
 from threadlab.lessons import lesson06
 
-ROOT = Path(__file__).resolve().parent.parent
 LAB = "lab6-deadlock"
-SOLUTION = ROOT / "solutions" / LAB / f"{LAB}.ipynb"
-BLANK = ROOT / "labs" / LAB / f"{LAB}.ipynb"
+SOLUTION, BLANK = lab_paths(LAB)
 
 
 def left_first(table, i, meals):
@@ -168,71 +172,13 @@ def test_run_scan_referee():
 # --- the notebooks, in one kernel ------------------------------------------------------------
 
 
-def cells_by_id(path: Path) -> dict:
-    nb = nbformat.read(path, as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if "nbgrader" in c.metadata}
-
-
-class Kernel:
-    """One Jupyter kernel in a temporary folder: run source code, get (text, seconds)."""
-
-    def __init__(self, folder: Path):
-        from nbclient import NotebookClient
-
-        self.nb = nbformat.v4.new_notebook()
-        self.client = NotebookClient(self.nb, timeout=120, kernel_name="python3", allow_errors=True,
-                                     resources={"metadata": {"path": str(folder)}})
-
-    def __enter__(self):
-        self._cm = self.client.setup_kernel()
-        self._cm.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self._cm.__exit__(*exc)
-
-    def run(self, source: str) -> tuple[str, float]:
-        cell = nbformat.v4.new_code_cell(source)
-        self.nb.cells.append(cell)
-        start = time.perf_counter()
-        self.client.execute_cell(cell, len(self.nb.cells) - 1)
-        seconds = time.perf_counter() - start
-        text = []
-        for out in cell.outputs:
-            if out.output_type == "stream":
-                text.append(out.text)
-            elif out.output_type == "error":
-                text.append(f"{out.ename}: {out.evalue}\n" + "\n".join(out.traceback))
-        return "".join(text), seconds
-
-
-def verdicts(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith(("✔", "✘"))]
-
-
 def test_blank_lab_fails_every_check_quickly_as_not_attempted(tmp_path):
     if not BLANK.exists():
         pytest.skip("labs/ not generated yet")
     cells = cells_by_id(BLANK)
-    with Kernel(tmp_path) as kernel:
-        kernel.run(cells["setup"].source)
-        for ex, tests in [("ex1", 2), ("ex2", 2), ("ex3", 2)]:
-            kernel.run(cells[f"{ex}-solution"].source)
-            text, seconds = kernel.run(cells[f"{ex}-check"].source)
-            lines = verdicts(text)
-            print(f"{ex}: {len(lines)} checks, {seconds:.2f} s")
-            assert len(lines) == tests, text
-            assert all(line.startswith("✘") and ": not attempted - " in line for line in lines), text
-            assert "CheckFailed" in text and "Traceback" not in text and "labcheck.py" not in text, text
-            assert seconds < 2, f"{ex} check took {seconds:.1f} s on a blank lab"
+    with LabKernel(tmp_path) as kernel:
+        assert_blank_exercises(kernel, cells, {"ex1": 2, "ex2": 2, "ex3": 2}, limit=2)
         kernel.run(cells["tidy"].source)
-
-
-def variant(cells: dict, grade_id: str, replacement: str) -> str:
-    """The solution cell ``grade_id`` with its solution region replaced by ``replacement``."""
-    pattern = re.compile(r"^( *)### BEGIN SOLUTION\n.*?^ *### END SOLUTION\n?", re.S | re.M)
-    code = textwrap.dedent(replacement).strip("\n")
-    return pattern.sub(lambda m: textwrap.indent(code, m.group(1)) + "\n", cells[grade_id].source, count=1)
 
 
 SEED_SCANNER = """
@@ -371,17 +317,14 @@ def test_wrong_answers_are_caught(tmp_path):
     """
     cells = cells_by_id(SOLUTION)
     caught = {}
-    with Kernel(tmp_path) as kernel:
+    with LabKernel(tmp_path) as kernel:
         kernel.run(cells["setup"].source)
-        kernel.run("_check_exercise = check_exercise\n"
-                   "def check_exercise(title, tests, **options):\n"
-                   "    options['timeout'] = 4\n"
-                   "    return _check_exercise(title, [t for t in tests if t.__name__ in KEEP], **options)")
+        kernel.run(keep_only_source(timeout=4))
         for name, (ex, code, failing, keep) in WRONG.items():
-            kernel.run(variant(cells, f"{ex}-solution", code))
+            kernel.run(replace_solution(cells[f"{ex}-solution"].source, code))
             kernel.run(f"KEEP = {keep!r}")
             text, seconds = kernel.run(cells[f"{ex}-check"].source)
-            lines = verdicts(text)
+            lines = verdict_lines(text)
             failed = [line for line in lines if line.startswith("✘")]
             caught[name] = any(re.search(failing, line) for line in failed)
             print(f"{name}: {'caught' if caught[name] else 'MISSED'} in {seconds:.1f} s; "
