@@ -19,7 +19,8 @@ see it fail; type the reference solution, run the check and see it pass.
 JupyterLab is started with ``course.lab_command()``, exactly as ``python3 ci/course.py open`` starts
 it (127.0.0.1, a free port, a token), on a copy of the repo so autosave changes nothing here. The
 browser is Debian's ``chromium`` driven by the ``playwright`` package (never its own download).
-Screenshots go to ``screenshots/`` (ignored by git).
+Screenshots go to ``screenshots/`` (ignored by git). Two browsers work at once, except that a
+notebook whose asserts judge wall-clock speed (see ``measures_speed``) runs alone.
 
     python3 ci/browser.py [NOTEBOOK ...] [--jobs 2]
     python3 ci/browser.py --self-test     # breaks the Experiment slider callback in a copy: must be caught
@@ -158,6 +159,39 @@ def longest_first(paths: list[Path]) -> list[Path]:
         slow = 2.0 if re.match(r"(09|10|11)-", p.name) or p.parent.name.startswith("lab") else 1.0
         return slow * len(code_cells(nb))
     return sorted(paths, key=weight, reverse=True)
+
+
+SPEED_WORDS = re.compile(r"\b(speedup|quiet|per_second)\b")
+
+
+def measures_speed(path: Path) -> bool:
+    """True when the notebook's asserts judge wall-clock speed (speedups, throughput, quiet-machine
+    checks): it then runs while the other browsers wait, so their kernels do not take its cores."""
+    try:
+        nb = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return any(SPEED_WORDS.search(source(cell)) for _, cell in code_cells(nb))
+
+
+class Cores:
+    """Shares the machine between the browsers: a job takes one slot, a speed-measuring job all of them."""
+
+    def __init__(self, slots: int):
+        self.slots = self.free = slots
+        self.changed = threading.Condition()
+
+    def take(self, alone: bool) -> int:
+        wanted = self.slots if alone else 1
+        with self.changed:
+            self.changed.wait_for(lambda: self.free >= wanted)
+            self.free -= wanted
+        return wanted
+
+    def give_back(self, count: int) -> None:
+        with self.changed:
+            self.free += count
+            self.changed.notify_all()
 
 
 # ---------------------------------------------------------------- the server
@@ -711,6 +745,7 @@ def run_suite(lab: Lab, jobs: list[tuple[Path, bool]], workers: int) -> list[tup
         todo.put(job)
     results: list[tuple[list[str], str]] = []
     lock = threading.Lock()
+    cores = Cores(workers)
 
     def worker(n: int):
         try:
@@ -724,7 +759,11 @@ def run_suite(lab: Lab, jobs: list[tuple[Path, bool]], workers: int) -> list[tup
                         path, exercise = todo.get_nowait()
                     except queue.Empty:
                         break
-                    problems, line = check_notebook(context, lab, path, f"browser-test-{n}", exercise, state)
+                    taken = cores.take(alone=not exercise and measures_speed(path))
+                    try:
+                        problems, line = check_notebook(context, lab, path, f"browser-test-{n}", exercise, state)
+                    finally:
+                        cores.give_back(taken)
                     with lock:
                         results.append((problems, line))
                         say(("ok     " if not problems else "FAILED ") + line)
@@ -781,7 +820,9 @@ def main(argv=None) -> int:
         paths = [p.resolve() for p in args.notebooks]
         jobs = [(p, p.relative_to(ROOT).parts[0] == "labs") for p in paths]
     else:
-        jobs = [(p, False) for p in longest_first(default_notebooks())] + [(p, True) for p in lab_notebooks()]
+        # notebooks that run alone first, then the longest: the browsers finish together
+        ordered = sorted(longest_first(default_notebooks()), key=lambda p: not measures_speed(p))
+        jobs = [(p, False) for p in ordered] + [(p, True) for p in lab_notebooks()]
     start = time.perf_counter()
     if SHOTS.exists():
         for old in SHOTS.glob("*.png"):

@@ -101,3 +101,26 @@ def test_widget_cells():
     view = {"output_type": "display_data", "data": {browser.WIDGET_MIME: {"model_id": "x"}}}
     nb = {"cells": [code("a"), md("b"), code("w", [view])]}
     assert browser.widget_cells(nb) == [2]
+
+
+def test_speed_measuring_notebooks_run_alone(tmp_path):
+    import json
+    import threading
+    import time
+
+    timed, plain = tmp_path / "timed.ipynb", tmp_path / "plain.ipynb"
+    timed.write_text(json.dumps({"cells": [code("assert result.speedup(8) >= 5")]}))
+    plain.write_text(json.dumps({"cells": [code("assert x == 1")]}))
+    assert browser.measures_speed(timed) and not browser.measures_speed(plain)
+
+    cores, log = browser.Cores(2), []
+    first = cores.take(alone=False)            # another browser is busy with an ordinary notebook
+    alone = threading.Thread(target=lambda: log.append(("alone", cores.take(alone=True))))
+    alone.start()
+    time.sleep(0.1)
+    assert log == []                           # the speed-measuring notebook waits for it to end
+    cores.give_back(first)
+    alone.join(5)
+    assert log == [("alone", 2)] and cores.free == 0
+    cores.give_back(2)
+    assert cores.free == 2

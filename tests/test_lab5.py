@@ -309,8 +309,8 @@ def test_wrong_answers_are_caught(tmp_path):
     assert all(caught.values())
 
 
-def test_no_pool_is_caught_unless_the_machine_is_too_busy_to_judge(tmp_path):
-    """Threads instead of processes: no speedup under the GIL. Caught whenever the machine can show one."""
+def test_a_thread_pool_is_caught_because_it_starts_no_process(tmp_path):
+    """Threads instead of processes: no speedup under the GIL, and no worker process, so always caught."""
     from threadlab.env import gil_enabled
 
     if not gil_enabled():
@@ -340,12 +340,9 @@ def test_no_pool_is_caught_unless_the_machine_is_too_busy_to_judge(tmp_path):
             "speed = lab5.measure_speedup(time_counts, n=150_000, processes=max(2, cores), rounds=1)\n"
             "print(speed.required is None, speed.required is not None and speed.speedup > speed.required)\n"
             "print(speed.report())")
-    first = text.splitlines()[0]
     print(f"threads instead of processes ({seconds:.1f} s):\n{text}")
-    not_judged, passed = (word == "True" for word in first.split())
-    assert not passed, "a thread pool was accepted as a real speedup"
-    if not_judged:
-        print("the machine was too busy to judge a speedup this time: not judged, so not failed either")
+    # caught whatever the timings say (a burst of load once made a thread pool look 1.37x faster)
+    assert "started no worker process" in text and "multiprocessing.Pool" in text, text
 
 
 @pytest.mark.parametrize("method", ["forkserver"])

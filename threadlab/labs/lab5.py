@@ -307,6 +307,36 @@ def machine_capacity(processes: int, rounds: int = 2, job=(0, 60_000)) -> tuple[
     return processes * alone / together, meter.cores
 
 
+class ChildWatch:
+    """Notes every child process of this process while a block runs (polled, so cheap)."""
+
+    def __init__(self, interval: float = 0.005):
+        import threading
+
+        self.interval, self.seen = interval, set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="child-watch", daemon=True)
+
+    def _poll(self):
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.is_set():
+            try:
+                self.seen.update(child.pid for child in me.children(recursive=True))
+            except psutil.Error:
+                pass
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
 def measure_speedup(time_counts, n: int = SPEED_N, processes: int | None = None, parts: int = SPEED_PARTS,
                     rounds: int = 3, budget: float = 4.0) -> Speedup:
     """Call the learner's ``time_counts(n, processes, parts)`` and judge it against this machine.
@@ -324,13 +354,18 @@ def measure_speedup(time_counts, n: int = SPEED_N, processes: int | None = None,
     for _ in range(rounds):
         if best is not None and time.perf_counter() - started > budget:
             break
-        result = time_counts(n, processes, parts)
+        with ChildWatch() as children:
+            result = time_counts(n, processes, parts)
         if not (isinstance(result, tuple) and len(result) == 3):
             raise AssertionError(f"time_counts should return (count, sequential_seconds, parallel_seconds), "
                                  f"got {result!r:.80}")
         count, sequential, parallel = result
         if not all(isinstance(t, float) and t > 0 for t in (sequential, parallel)):
             raise AssertionError(f"the two times must be positive floats (seconds), got {sequential!r} and {parallel!r}")
+        if processes > 1 and not children.seen:
+            raise AssertionError(
+                f"time_counts(n, {processes}, {parts}) started no worker process: threads (or a plain loop) cannot "
+                "run Python code in parallel under the GIL. Hint: count in a multiprocessing.Pool(processes)")
         capacity, busy = machine_capacity(processes)  # right after, so both see about the same load
         run = Speedup(count, sequential, parallel, processes, parts, cores, capacity, busy, n)
         if run.required is None or run.speedup > run.required:
