@@ -19,13 +19,14 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from threadlab.servers import LocalHTTPServer, QuietHandler, send_text
 
 ITEM = re.compile(r"/item/(\d+)")
 SERVER_THREAD = "lab1-server"  #: name prefix of the server's own threads (not the learner's)
 
 
-class SlowServer:
+class SlowServer(LocalHTTPServer):
     """A web server on 127.0.0.1 (port chosen by the OS) that answers every request slowly.
 
     ``GET /item/N`` waits ``delay`` seconds, then answers ``item N``; ``/item/N?delay=S`` waits
@@ -47,7 +48,7 @@ class SlowServer:
         self._lock = threading.Lock()
         site = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):
                 threading.current_thread().name = f"{SERVER_THREAD}-request"
                 parts = urllib.parse.urlsplit(self.path)
@@ -69,27 +70,9 @@ class SlowServer:
                 if not found:
                     self.send_error(404)
                     return
-                body = f"item {int(found.group(1))}".encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_text(self, f"item {int(found.group(1))}")
 
-            def log_message(self, format, *args):  # keep the notebook quiet
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = False  # so that server_close() joins every request thread
-            block_on_close = True
-            request_queue_size = 128  # many clients connect at once: no refused or delayed connections
-
-        self.httpd = Server(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       name=f"{SERVER_THREAD}-main")
-        self.thread.start()
+        self.serve(Handler, f"{SERVER_THREAD}-main", queue_size=128)
 
     def url(self, i: int, delay: float | None = None) -> str:
         """The address of item ``i`` (answered after ``delay`` s, or the server's default)."""
@@ -119,18 +102,6 @@ class SlowServer:
             time.sleep(0.005)
         return self.in_flight == 0
 
-    def close(self) -> None:
-        """Stop serving, join the server thread and every request thread, close the socket."""
-        if self.thread.is_alive():
-            self.httpd.shutdown()
-            self.thread.join(5)
-        self.httpd.server_close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def fetch(url: str, timeout: float = 5.0) -> str:

@@ -20,10 +20,10 @@ import time
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from threadlab.exercises import check, expect_equal, threads_left
 from threadlab.plotting import new_figure
+from threadlab.servers import LocalHTTPServer, QuietHandler, send_text
 from threadlab.timeline import Timeline
 
 STOP = object()  #: the sentinel that tells a worker to finish (compared with ``is``)
@@ -163,7 +163,7 @@ def page_links(i: int, pages: int) -> list[int]:
     return sorted({j for j in (2 * i + 1, 2 * i + 2, i // 2, 0) if j < pages and j != i})
 
 
-class PageServer:
+class PageServer(LocalHTTPServer):
     """A small web site on 127.0.0.1 (port chosen by the OS) in a background thread.
 
     ``/page/N`` (0 <= N < pages) is an HTML page linking to :func:`page_links`; each request waits
@@ -179,7 +179,7 @@ class PageServer:
         self._lock = threading.Lock()
         site = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):
                 with site._lock:
                     site.hits[self.path] += 1
@@ -190,44 +190,15 @@ class PageServer:
                     return
                 i = int(found.group(1))
                 links = "".join(f'<a href="/page/{j}">page {j}</a>\n' for j in page_links(i, site.pages))
-                body = f"<html><body><h1>page {i}</h1>\n{links}</body></html>".encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_text(self, f"<html><body><h1>page {i}</h1>\n{links}</body></html>", "text/html")
 
-            def log_message(self, format, *args):  # keep the notebook quiet
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = False  # so that server_close() joins every request thread
-            block_on_close = True
-            request_queue_size = 64
-
-        self.httpd = Server(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       name="page-server")
-        self.thread.start()
+        self.serve(Handler, "page-server")
+        self.url = self.base
 
     def reset(self):
         with self._lock:
             self.hits.clear()
 
-    def close(self):
-        """Stop serving, join the server thread and every request thread, close the socket."""
-        if self.thread.is_alive():
-            self.httpd.shutdown()
-            self.thread.join(5)
-        self.httpd.server_close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 LINK = re.compile(r'href="([^"]+)"')
