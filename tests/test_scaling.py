@@ -69,3 +69,12 @@ def test_plot_scaling_draws_ideal_and_measured():
     fig = plot_scaling(result, title="t")
     (ax,) = fig.axes
     assert [line.get_label() for line in ax.lines] == ["ideal", "measured (threads)"]
+
+
+def test_plot_scaling_names_the_workers_in_plain_english():
+    from threadlab.scaling import Row, Scaling
+
+    result = Scaling(kind="process", tasks=2, cores=2)
+    result.rows = [Row(1, 1.0, 1.0, 1.0), Row(2, 0.5, 2.0, 2.0)]
+    (ax,) = plot_scaling(result).axes
+    assert ax.get_xlabel() == "processes" and ax.lines[1].get_label() == "measured (processes)"

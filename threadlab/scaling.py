@@ -149,8 +149,9 @@ def plot_scaling(result: Scaling, title: str = "", ax=None, label: str | None = 
     fig, ax = new_figure(ax=ax)
     xs = [r.workers for r in result.rows]
     ax.plot(xs, [r.ideal for r in result.rows], "--", color="grey", label="ideal")
-    ax.plot(xs, [r.speedup for r in result.rows], "o-", label=label or f"measured ({result.kind}s)")
-    ax.set_xlabel(f"{result.kind}s")
+    workers = {"thread": "threads", "process": "processes"}.get(result.kind, result.kind)
+    ax.plot(xs, [r.speedup for r in result.rows], "o-", label=label or f"measured ({workers})")
+    ax.set_xlabel(workers)
     ax.set_ylabel("speedup (x)")
     ax.set_xticks(xs)
     ax.set_ylim(bottom=0)
