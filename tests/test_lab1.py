@@ -14,10 +14,9 @@ import time
 
 import pytest
 
-from threadlab.labcheck import CheckFailed
 from threadlab.labs import lab1
 from threadlab.labs.lab1 import SlowServer, fetch, new_threads, observe
-from threadlab.labs.notebooks import assert_blank_lab, failed_lines, lab_paths, reference_namespace, verdict_lines
+from threadlab.labs.notebooks import assert_blank_lab, check_verdicts, failed_lines, lab_paths, reference_namespace
 
 LAB = "lab1-threads-and-latency"
 SOLUTION, BLANK = lab_paths(LAB)
@@ -110,26 +109,18 @@ def lab():
     ns["server"].close()
 
 
-def run_check(lab, grade_id: str, capsys, only=None, **answers) -> list[str]:
+def run_check(lab, grade_id: str, only=None, **answers) -> list[str]:
     """Run a check cell (hidden tests included) with ``answers`` replacing the reference ones; the printed lines.
 
     ``only``: names of the cell's test functions to run (default: all of them, as the cell does).
     """
-    from threadlab.labcheck import check_exercise
 
     src, ns, reference = lab
     scope = dict(ns, **dict(reference, **answers))
     body, call = src[grade_id].rsplit("check_exercise(", 1)
     exec(body, scope)  # defines the tests (and the list `tests`)
     chosen = scope["tests"] if only is None else [scope[name] for name in only]
-    try:
-        check_exercise(grade_id, chosen, timeout=15)
-        passed = True
-    except CheckFailed:
-        passed = False
-    lines = verdict_lines(capsys.readouterr().out)
-    assert passed == all(line.startswith("✔") for line in lines)
-    return lines
+    return check_verdicts(grade_id, chosen, timeout=15)
 
 
 def joined_in_loop(urls):  # starts one thread, joins it, then the next: sequential
@@ -159,23 +150,23 @@ def not_joined(urls):  # returns while the threads still run
 
 
 @pytest.mark.parametrize("wrong", [joined_in_loop, completion_order, not_joined])
-def test_exercise1_wrong_answers_are_caught(lab, capsys, wrong):
-    lines = run_check(lab, "ex1-check", capsys, fetch_all_threads=wrong,
+def test_exercise1_wrong_answers_are_caught(lab, wrong):
+    lines = run_check(lab, "ex1-check", fetch_all_threads=wrong,
                       only=["test_bodies_in_order", "test_all_at_once", "test_order_with_uneven_delays"])
     assert failed_lines(lines), lines
     print(wrong.__name__, "->", failed_lines(lines)[0][:140])
 
 
-def test_exercise2_wrong_answers_are_caught(lab, capsys):
+def test_exercise2_wrong_answers_are_caught(lab):
     threads_version = lab[2]["fetch_all_threads"]
     # the ideal instead of a measurement passes for equal delays, so only the hidden test can catch it
-    lines = run_check(lab, "ex2-check", capsys, measure_speedup=lambda urls: float(len(urls)),
+    lines = run_check(lab, "ex2-check", measure_speedup=lambda urls: float(len(urls)),
                       only=["test_speedup_of_8", "test_uneven_speedup"])
     assert [line for line in failed_lines(lines) if "different lengths" in line], lines
-    lines = run_check(lab, "ex2-check", capsys, measure_speedup=lambda urls: 1 / lab[2]["measure_speedup"](urls),
+    lines = run_check(lab, "ex2-check", measure_speedup=lambda urls: 1 / lab[2]["measure_speedup"](urls),
                       only=["test_uneven_speedup"])
     assert len(failed_lines(lines)) == 1, lines
-    lines = run_check(lab, "ex2-check", capsys, fetch_all_sequential=threads_version, only=["test_sequential"])
+    lines = run_check(lab, "ex2-check", fetch_all_sequential=threads_version, only=["test_sequential"])
     assert any("one download at a time" in line for line in failed_lines(lines)), lines
 
 
@@ -231,8 +222,8 @@ def racy_bound(urls, k):
 
 
 @pytest.mark.parametrize("wrong", [unbounded, released_too_early, lambda urls, k: [fetch(u) for u in urls]])
-def test_exercise3_wrong_answers_are_caught(lab, capsys, wrong):
-    lines = run_check(lab, "ex3-check", capsys, fetch_all_bounded=wrong, only=["test_bound_is_3"])
+def test_exercise3_wrong_answers_are_caught(lab, wrong):
+    lines = run_check(lab, "ex3-check", fetch_all_bounded=wrong, only=["test_bound_is_3"])
     assert failed_lines(lines), lines
 
 

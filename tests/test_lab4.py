@@ -17,9 +17,8 @@ import time
 
 import pytest
 
-from threadlab.labcheck import CheckFailed, check_exercise
 from threadlab.labs.lab4 import STOP, Recorder, drive_worker, observe, probe, slow_square
-from threadlab.labs.notebooks import assert_blank_lab, failed_lines, lab_paths, reference_namespace, verdict_lines
+from threadlab.labs.notebooks import assert_blank_lab, check_verdicts, failed_lines, lab_paths, reference_namespace
 
 LAB = "lab4-a-thread-pool"
 SOLUTION, BLANK = lab_paths(LAB)
@@ -133,18 +132,11 @@ def check_scope(lab, grade_id: str, **answers) -> dict:
     return scope
 
 
-def run_check(lab, grade_id: str, capsys, only=None, timeout: float = 10, **answers) -> list[str]:
+def run_check(lab, grade_id: str, only=None, timeout: float = 10, **answers) -> list[str]:
     """Run a check cell's tests (``only``: some of them by name) with ``answers`` replacing the reference ones."""
     scope = check_scope(lab, grade_id, **answers)
     chosen = scope["tests"] if only is None else [scope[name] for name in only]
-    try:
-        check_exercise(grade_id, chosen, timeout=timeout)
-        passed = True
-    except CheckFailed:
-        passed = False
-    lines = verdict_lines(capsys.readouterr().out)
-    assert passed == all(line.startswith("✔") for line in lines)
-    return lines
+    return check_verdicts(grade_id, chosen, timeout=timeout)
 
 
 # exercise 1: workers
@@ -191,16 +183,16 @@ def forgets_the_index(jobs, results, func):
 
 
 @pytest.mark.parametrize("wrong", [quits_on_empty_queue, dies_on_failing_job, drains_past_stop, forgets_the_index])
-def test_exercise1_wrong_workers_are_caught(lab, capsys, wrong):
+def test_exercise1_wrong_workers_are_caught(lab, wrong):
     only = ["test_stops_at_stop"] if wrong is drains_past_stop else None
-    lines = run_check(lab, "ex1-check", capsys, worker=wrong, only=only)
+    lines = run_check(lab, "ex1-check", worker=wrong, only=only)
     assert failed_lines(lines), lines
     print(wrong.__name__, "->", failed_lines(lines)[0][:150])
 
 
-def test_reference_answers_pass_every_check(lab, capsys):
+def test_reference_answers_pass_every_check(lab):
     for gid in ("ex1-check", "ex2-check", "ex3-check"):
-        lines = run_check(lab, gid, capsys)
+        lines = run_check(lab, gid)
         assert lines and not failed_lines(lines), lines
 
 
@@ -276,14 +268,14 @@ def one_stop_too_few(func, items, workers, hung=hung_queues):
     (thread_per_job, "exactly `workers` threads"),
     (skips_repeats, "repeated items"),
 ])
-def test_exercise2_wrong_pools_are_caught(lab, capsys, wrong, catches):
-    lines = run_check(lab, "ex2-check", capsys, run_pool=wrong)
+def test_exercise2_wrong_pools_are_caught(lab, wrong, catches):
+    lines = run_check(lab, "ex2-check", run_pool=wrong)
     assert [line for line in failed_lines(lines) if catches in line], lines
 
 
-def test_exercise2_missing_sentinel_is_reported_as_a_deadlock_not_a_hang(lab, capsys):
+def test_exercise2_missing_sentinel_is_reported_as_a_deadlock_not_a_hang(lab):
     start = time.perf_counter()
-    lines = run_check(lab, "ex2-check", capsys, run_pool=one_stop_too_few, only=["test_squares_in_order"], timeout=1.5)
+    lines = run_check(lab, "ex2-check", run_pool=one_stop_too_few, only=["test_squares_in_order"], timeout=1.5)
     elapsed = time.perf_counter() - start
     for jobs in hung_queues:  # release the worker that is still waiting for its STOP
         jobs.put(STOP)
@@ -331,6 +323,6 @@ def unsorted_scan(ports, workers, probe=probe):
     (sequential_scan, "8 at a time"),
     (unsorted_scan, "any order"),
 ])
-def test_exercise3_wrong_scanners_are_caught(lab, capsys, wrong, catches):
-    lines = run_check(lab, "ex3-check", capsys, scan_ports=wrong)
+def test_exercise3_wrong_scanners_are_caught(lab, wrong, catches):
+    lines = run_check(lab, "ex3-check", scan_ports=wrong)
     assert [line for line in failed_lines(lines) if catches in line], lines

@@ -216,3 +216,18 @@ def test_reference_namespace_runs_setup_then_the_solution_cells(tmp_path):
     assert sources["ex1-check"] == "assert answer() == 42"
     assert namespace["answer"]() == 42
     assert "answer" not in reference_namespace(tmp_path / "lab.ipynb", [])[1]
+
+
+def test_check_verdicts_returns_the_lines_of_a_check():
+    from threadlab.labs.notebooks import check_verdicts
+
+    def good():
+        """passes"""
+
+    def bad():
+        """fails"""
+        raise AssertionError("expected 1, got 2")
+
+    assert check_verdicts("ok", [good], timeout=5) == ["✔ passes"]
+    lines = check_verdicts("mixed", [good, bad], timeout=5)
+    assert lines[0] == "✔ passes" and lines[1].startswith("✘ fails") and "expected 1, got 2" in lines[1]

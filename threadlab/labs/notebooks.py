@@ -19,6 +19,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import textwrap
 import time
@@ -89,6 +91,25 @@ def output_text(cell: NotebookNode) -> str:
 def verdict_lines(text: str) -> list[str]:
     """The lines of ``text`` that report one test of a check (they start with ✔ or ✘)."""
     return [line for line in text.splitlines() if line.startswith(MARKS)]
+
+
+def check_verdicts(title: str, tests: list, timeout: float) -> list[str]:
+    """Run ``tests`` through ``check_exercise`` as a check cell does; return its ✔/✘ lines.
+
+    Also asserts that the check raised ``CheckFailed`` exactly when some line is not a ✔.
+    """
+    from threadlab.labcheck import CheckFailed, check_exercise
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        try:
+            check_exercise(title, tests, timeout=timeout)
+            passed = True
+        except CheckFailed:
+            passed = False
+    lines = verdict_lines(printed.getvalue())
+    assert passed == all(line.startswith("✔") for line in lines), printed.getvalue()
+    return lines
 
 
 def failed_lines(lines: list[str]) -> list[str]:
