@@ -111,12 +111,18 @@ def run_in_pool(method: str, name: str, function: str, args: list, processes: in
         raise AssertionError(f"{name}.{function} took more than {timeout:g} s in a {method} worker") from None
     finally:
         processes_left = list(getattr(pool, "_processes", {}).values())
+        manager = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets both
         pool.shutdown(wait=False, cancel_futures=True)
         for proc in processes_left:
             if proc.is_alive():
                 proc.kill()
         for proc in processes_left:
             proc.join(10)
+        # The pool's manager thread also joins the workers; until it has recorded their exit
+        # codes, multiprocessing.active_children() can still list a worker it reaped (a CI run
+        # saw this under load). Wait for it, bounded: the workers are gone by now.
+        if manager is not None:
+            manager.join(10)
 
 
 @contextmanager
