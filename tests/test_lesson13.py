@@ -1,7 +1,6 @@
 """Unit tests of threadlab.lessons.lesson13: the Fibonacci app driven by its buttons, the slides' deadlock."""
 
 import queue
-import threading
 import time
 
 import pytest
@@ -9,15 +8,7 @@ import pytest
 from threadlab.lessons import lesson13
 from threadlab.lessons.lesson13 import FibonacciApp, SlidesFib, describe, digit_count, fibonacci
 
-
-@pytest.fixture(autouse=True)
-def no_leftover_threads():
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + 5
-    while set(threading.enumerate()) - before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not set(threading.enumerate()) - before, "a test left a thread running"
+pytestmark = pytest.mark.usefixtures("no_leftover_threads")
 
 
 def test_fibonacci():

@@ -9,15 +9,7 @@ import pytest
 from threadlab.lessons import lesson14
 from threadlab.lessons.lesson14 import LockMonitor, find_cycle
 
-
-@pytest.fixture(autouse=True)
-def no_leftover_threads():
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + 5
-    while set(threading.enumerate()) - before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not set(threading.enumerate()) - before, "a test left a thread running"
+pytestmark = pytest.mark.usefixtures("no_leftover_threads")
 
 
 def test_scripted_pdb_in_a_thread():
