@@ -48,6 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "ci"))
 import course  # noqa: E402
+from regenerate import measures_speed  # noqa: E402,F401  (speed-measuring notebooks run alone)
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "screenshots"
@@ -159,19 +160,6 @@ def longest_first(paths: list[Path]) -> list[Path]:
         slow = 2.0 if re.match(r"(09|10|11)-", p.name) or p.parent.name.startswith("lab") else 1.0
         return slow * len(code_cells(nb))
     return sorted(paths, key=weight, reverse=True)
-
-
-SPEED_WORDS = re.compile(r"\b(speedup|quiet|per_second)\b")
-
-
-def measures_speed(path: Path) -> bool:
-    """True when the notebook's asserts judge wall-clock speed (speedups, throughput, quiet-machine
-    checks): it then runs while the other browsers wait, so their kernels do not take its cores."""
-    try:
-        nb = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    return any(SPEED_WORDS.search(source(cell)) for _, cell in code_cells(nb))
 
 
 class Cores:

@@ -4,11 +4,15 @@ This is the only way stored outputs are made: ``python ci/course.py regenerate``
 solution notebooks) or ``python ci/course.py regenerate notebooks/03-threads.ipynb``.
 Cells tagged ``raises-exception`` may raise; any other error stops that notebook and leaves the
 file untouched. The kernel runs in the notebook's own folder, like in JupyterLab.
+Notebooks that judge wall-clock speed (``measures_speed``) run alone, before the others, so the
+outputs they store are measured on a machine the other notebooks do not share.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +27,21 @@ CELL_TIMEOUT = 120
 
 def targets(root: Path = ROOT) -> list[Path]:
     return sorted((root / "notebooks").glob("*.ipynb")) + sorted((root / "solutions").glob("*/*.ipynb"))
+
+
+SPEED_WORDS = re.compile(r"\b(speedup|quiet|per_second)\b")
+
+
+def measures_speed(path: Path) -> bool:
+    """True when the notebook's code judges wall-clock speed (speedups, throughput, quiet-machine
+    checks). Such a notebook runs alone when stored and in the browser suite: other kernels
+    running meanwhile would take its cores and blur what it measures and shows."""
+    try:
+        nb = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return any(cell.get("cell_type") == "code" and SPEED_WORDS.search("".join(cell.get("source", "")))
+               for cell in nb.get("cells", []))
 
 
 def execute(path: Path, timeout: int = CELL_TIMEOUT) -> float:
@@ -72,8 +91,11 @@ def main(argv=None) -> int:
             failed.append(path)
             print(f"FAILED   {shown(path)}: {type(exc).__name__}: {exc}"[:2000], flush=True)
 
+    alone = [p for p in paths if measures_speed(p)]
+    for path in alone:
+        one(path)
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        list(pool.map(one, paths))
+        list(pool.map(one, [p for p in paths if p not in alone]))
     return 1 if failed else 0
 
 

@@ -152,3 +152,34 @@ def test_regenerate_stores_outputs_from_a_fresh_kernel(tmp_path):
     assert [c.execution_count for c in done.cells] == [1, 2]
     assert nbcheck.run_problems(path) == []
     shutil.rmtree(tmp_path)
+
+
+def test_regenerate_runs_speed_measuring_notebooks_alone_first(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    import regenerate
+
+    paths = []
+    for name, src in [("a", "print(1)"), ("fast", "print(speedup)"), ("b", "print(2)"), ("c", "x = quiet")]:
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [code(src)]
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+        paths.append(tmp_path / f"{name}.ipynb")
+    running, log, lock = set(), [], threading.Lock()
+
+    def fake_execute(path, timeout=0):
+        with lock:
+            running.add(path.stem)
+            log.append((path.stem, frozenset(running)))
+        time.sleep(0.05)
+        with lock:
+            running.discard(path.stem)
+        return 0.05
+
+    monkeypatch.setattr(regenerate, "execute", fake_execute)
+    assert regenerate.main([str(p) for p in paths] + ["--jobs", "2"]) == 0
+    assert [stem for stem, _ in log[:2]] == ["fast", "c"]                  # the speed notebooks first,
+    assert all(others == {stem} for stem, others in log[:2])               # each alone
+    assert {stem for stem, _ in log[2:]} == {"a", "b"}
+    assert any(len(others) == 2 for _, others in log[2:])                  # the rest share the machine
