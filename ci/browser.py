@@ -20,7 +20,7 @@ JupyterLab is started with ``course.lab_command()``, exactly as ``python3 ci/cou
 it (127.0.0.1, a free port, a token), on a copy of the repo so autosave changes nothing here. The
 browser is Debian's ``chromium`` driven by the ``playwright`` package (never its own download).
 Screenshots go to ``screenshots/`` (ignored by git). Two browsers work at once, except that a
-notebook whose asserts judge wall-clock speed (see ``measures_speed``) runs alone.
+notebook whose asserts judge how work spreads over the cores (see ``judges_cores``) runs alone.
 
     python3 ci/browser.py [NOTEBOOK ...] [--jobs 2]
     python3 ci/browser.py --self-test     # breaks the Experiment slider callback in a copy: must be caught
@@ -48,7 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "ci"))
 import course  # noqa: E402
-from regenerate import measures_speed  # noqa: E402,F401  (speed-measuring notebooks run alone)
+from regenerate import judges_cores, measures_speed  # noqa: E402,F401  (notebooks that run alone)
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "screenshots"
@@ -747,7 +747,7 @@ def run_suite(lab: Lab, jobs: list[tuple[Path, bool]], workers: int) -> list[tup
                         path, exercise = todo.get_nowait()
                     except queue.Empty:
                         break
-                    taken = cores.take(alone=not exercise and measures_speed(path))
+                    taken = cores.take(alone=not exercise and judges_cores(path))
                     try:
                         problems, line = check_notebook(context, lab, path, f"browser-test-{n}", exercise, state)
                     finally:
@@ -809,7 +809,7 @@ def main(argv=None) -> int:
         jobs = [(p, p.relative_to(ROOT).parts[0] == "labs") for p in paths]
     else:
         # notebooks that run alone first, then the longest: the browsers finish together
-        ordered = sorted(longest_first(default_notebooks()), key=lambda p: not measures_speed(p))
+        ordered = sorted(longest_first(default_notebooks()), key=lambda p: not judges_cores(p))
         jobs = [(p, False) for p in ordered] + [(p, True) for p in lab_notebooks()]
     start = time.perf_counter()
     if SHOTS.exists():

@@ -44,6 +44,21 @@ def measures_speed(path: Path) -> bool:
                for cell in nb.get("cells", []))
 
 
+CORE_WORDS = re.compile(r"\b(quiet|required)\b")
+
+
+def judges_cores(path: Path) -> bool:
+    """True when the notebook's code judges how well work spreads over the cores: its load-aware
+    checks use the course's ``quiet`` (lessons) or ``required`` (lab 5) conventions. The browser
+    suite runs such a notebook alone; the other speed notebooks (sleep-based speedups, CPU-time
+    yardsticks) hold while they share the machine, as they do under ``pytest -n 2``."""
+    if not measures_speed(path):
+        return False
+    nb = json.loads(path.read_text())
+    return any(cell.get("cell_type") == "code" and CORE_WORDS.search("".join(cell.get("source", "")))
+               for cell in nb.get("cells", []))
+
+
 def execute(path: Path, timeout: int = CELL_TIMEOUT) -> float:
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:

@@ -112,6 +112,12 @@ def test_speed_measuring_notebooks_run_alone(tmp_path):
     timed.write_text(json.dumps({"cells": [code("assert result.speedup(8) >= 5")]}))
     plain.write_text(json.dumps({"cells": [code("assert x == 1")]}))
     assert browser.measures_speed(timed) and not browser.measures_speed(plain)
+    cores_judged = tmp_path / "cores.ipynb"
+    cores_judged.write_text(json.dumps({"cells": [code("speedup = a / b"), code("if quiet:\n    assert speedup > 1.5")]}))
+    md_only = tmp_path / "md.ipynb"   # the words in prose do not count
+    md_only.write_text(json.dumps({"cells": [code("speedup = 2"), md("on a quiet machine")]}))
+    assert browser.judges_cores(cores_judged)
+    assert not browser.judges_cores(timed) and not browser.judges_cores(md_only) and not browser.judges_cores(plain)
 
     cores, log = browser.Cores(2), []
     first = cores.take(alone=False)            # another browser is busy with an ordinary notebook
