@@ -108,26 +108,36 @@ def run_problems(nb: dict) -> list[str]:
 
 
 def solution_answers(solution_cell_source: str) -> tuple[str, str] | None:
-    """(wrong answer, right answer) for an exercise whose solution region is inside a function.
+    """(wrong answer, right answer) for an exercise cell with a solution region.
 
-    The right answer is the reference solution; the wrong one is the same code with the solution
-    region replaced by ``return None`` at the region's indentation. None when the region is not
-    indented (not inside a function), so ``return None`` would not be valid code.
+    The right answer is the reference solution. The wrong one is the same cell with its solution
+    regions emptied: inside a function the first region becomes ``return None`` and later ones
+    are dropped; in a class body or at module level (a ``%%writefile`` module too) each region
+    becomes ``pass``, so the class or module defines nothing the check needs. None when the cell
+    is not valid Python that way (another cell magic, unbalanced markers).
     """
     lines = solution_cell_source.splitlines()
     starts = [k for k, line in enumerate(lines) if line.strip() == BEGIN]
     ends = [k for k, line in enumerate(lines) if line.strip() == END]
-    if not starts or len(starts) != len(ends):
+    if not starts or len(starts) != len(ends) or any(b <= a for a, b in zip(starts, ends)):
         return None
-    indent = lines[starts[0]][: len(lines[starts[0]]) - len(lines[starts[0]].lstrip())]
-    enclosing = next((line.strip() for line in reversed(lines[: starts[0]])
-                      if line.strip() and len(line) - len(line.lstrip()) < len(indent)), "")
-    if not indent or not re.match(r"(async\s+)?def\s", enclosing):
-        return None  # not directly inside a function: `return None` would not be valid code
-    wrong = "\n".join(lines[: starts[0]] + [f"{indent}return None  # a wrong answer"] + lines[ends[0] + 1:]) + "\n"
+    wrong_lines, k = [], 0
+    for begin, end in zip(starts, ends):
+        indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
+        enclosing = next((line.strip() for line in reversed(lines[:begin])
+                          if line.strip() and len(line) - len(line.lstrip()) < len(indent)), "")
+        in_function = bool(indent) and re.match(r"(async\s+)?def\s", enclosing)
+        wrong_lines += lines[k:begin] + [f"{indent}{'return None' if in_function else 'pass'}  # a wrong answer"]
+        k = end + 1
+    wrong = "\n".join(wrong_lines + lines[k:]) + "\n"
     right = "\n".join(line for line in lines if line.strip() not in (BEGIN, END)) + "\n"
+    python = wrong
+    if wrong.startswith("%%"):
+        magic, _, python = wrong.partition("\n")
+        if not magic.startswith("%%writefile"):
+            return None
     try:
-        compile(wrong, "<wrong answer>", "exec")
+        compile(python, "<wrong answer>", "exec")
     except SyntaxError:
         return None
     return wrong, right
@@ -571,8 +581,8 @@ def check_lab_exercise(page, lab: Lab, rel: str, solution: Path) -> tuple[list[s
     """In the learner version: run the cells above the first exercise, type a wrong answer and see
     its check fail, type the reference answer and see it pass."""
     exercise = first_exercise(json.loads(solution.read_text()))
-    if exercise is None:  # e.g. a class to write: no generic wrong answer; other labs cover this check
-        return ["skipped: its first exercise is not a function body a wrong answer can replace"], []
+    if exercise is None:  # no generic wrong answer (e.g. a cell magic other than %%writefile)
+        return ["skipped: its first exercise is not one answer cell and its check, or has no generic wrong answer"], []
     index, grade_id, wrong, right = exercise
     learner = lab.notebook(rel)
     ids = [c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in learner["cells"]]

@@ -63,12 +63,41 @@ def test_solution_answers_inside_a_function():
     assert namespace["f"](["a"]) == ["A"]
 
 
+@pytest.mark.parametrize("src, defined", [
+    ("### BEGIN SOLUTION\ndef g():\n    return 1\n### END SOLUTION\n", "g"),                   # module level
+    ("%%writefile w.py\nimport math\n### BEGIN SOLUTION\ndef g():\n    return 1\n### END SOLUTION\n", "g"),
+])
+def test_solution_answers_at_module_level_define_nothing(src, defined):
+    wrong, right = browser.solution_answers(src)
+    body = lambda text: text.split("\n", 1)[1] if text.startswith("%%") else text  # noqa: E731
+    namespace = {}
+    exec(body(wrong), namespace)
+    assert defined not in namespace and "pass  # a wrong answer" in wrong
+    exec(body(right), namespace)
+    assert namespace[defined]() == 1
+    assert wrong.startswith("%%writefile") == src.startswith("%%writefile")
+
+
+def test_solution_answers_in_a_class_body_with_several_regions():
+    src = ("class C:\n    \"\"\"doc\"\"\"\n\n    ### BEGIN SOLUTION\n    def __init__(self, v=1):\n        self.v = v\n"
+           "    ### END SOLUTION\n\n    def get(self):\n        ### BEGIN SOLUTION\n        return self.v\n"
+           "        ### END SOLUTION\n")
+    wrong, right = browser.solution_answers(src)
+    namespace = {}
+    exec(wrong, namespace)
+    with pytest.raises(TypeError):
+        namespace["C"](5)            # the constructor is gone: the check will fail
+    assert namespace["C"]().get() is None
+    exec(right, namespace)
+    assert namespace["C"](5).get() == 5
+
+
 @pytest.mark.parametrize("src", [
-    "### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n",                                # module level
-    "class C:\n    ### BEGIN SOLUTION\n    x = 1\n    ### END SOLUTION\n",          # class body
+    "%%bash\n### BEGIN SOLUTION\necho hi\n### END SOLUTION\n",                        # not Python
+    "### END SOLUTION\nx = 1\n### BEGIN SOLUTION\n",                                   # markers reversed
     "def f():\n    x = 1\n",                                                          # no region
 ])
-def test_solution_answers_none_when_return_would_be_invalid(src):
+def test_solution_answers_none_when_no_generic_wrong_answer(src):
     assert browser.solution_answers(src) is None
 
 
@@ -78,8 +107,8 @@ def test_first_exercise_needs_the_first_solution_and_its_check():
     nb = {"cells": [md("# Lab"), code("import x"), code(SOLUTION, nbgrader=sol), code("check()", nbgrader=check)]}
     index, grade_id, wrong, right = browser.first_exercise(nb)
     assert (index, grade_id) == (2, "ex1-solution") and "return None" in wrong
-    # a first exercise with no function body: no generic wrong answer, and no later one is taken
-    first = code("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n", nbgrader={**sol, "grade_id": "ex0"})
+    # a first exercise with no generic wrong answer: no later one is taken
+    first = code("%%bash\n### BEGIN SOLUTION\necho hi\n### END SOLUTION\n", nbgrader={**sol, "grade_id": "ex0"})
     nb["cells"].insert(1, first)
     assert browser.first_exercise(nb) is None
 
