@@ -13,8 +13,9 @@ widget as a person does and check that the page changes:
 - lesson 15's explorers: reset, step a thread, "find a bug for me", replay the bug's first step.
 
 For every lab with a learner version in ``labs/``: run the cells above its first exercise, type a
-wrong answer (the reference solution with its body replaced by ``return None``), run the check and
-see it fail; type the reference solution, run the check and see it pass.
+wrong answer (the reference solution with its solution region emptied: ``return None`` in a function,
+``pass`` in a class or module; the exercise's other answer cells get their reference answers), run
+the check and see it fail; type the reference solution, run the check and see it pass.
 
 JupyterLab is started with ``course.lab_command()``, exactly as ``python3 ci/course.py open`` starts
 it (127.0.0.1, a free port, a token), on a copy of the repo so autosave changes nothing here. The
@@ -143,19 +144,29 @@ def solution_answers(solution_cell_source: str) -> tuple[str, str] | None:
     return wrong, right
 
 
-def first_exercise(solution_nb: dict) -> tuple[int, str, str, str] | None:
-    """(index of the solution cell, its grade_id, wrong answer, right answer) of the first exercise
-    that a wrong answer can be made for, when the next code cell is its autograded check."""
+def first_exercise(solution_nb: dict) -> tuple[int, str, str, str, list[tuple[str, str]]] | None:
+    """(index of the first answer cell, its grade_id, wrong answer, right answer, later answer cells)
+    of the lab's first exercise: one or more answer cells, then its autograded check. The later
+    answer cells of the same exercise come as (grade_id, reference answer): the suite fills them in
+    rightly, so only the first cell's answer decides the check."""
     cells = solution_nb["cells"]
+    grader = lambda c: c.get("metadata", {}).get("nbgrader", {})  # noqa: E731
     for i, cell in enumerate(cells):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = grader(cell)
         if cell["cell_type"] != "code" or not meta.get("solution"):
             continue
         # only the first exercise: a later one may need the earlier ones' answers
         answers = solution_answers(source(cell))
-        nxt = next((c for c in cells[i + 1:] if c["cell_type"] == "code"), None)
-        if answers and nxt is not None and nxt.get("metadata", {}).get("nbgrader", {}).get("grade"):
-            return i, meta.get("grade_id", f"cell {i}"), *answers
+        more, j = [], i + 1
+        while j < len(cells) and (cells[j]["cell_type"] != "code" or grader(cells[j]).get("solution")):
+            if cells[j]["cell_type"] == "code":
+                right = solution_answers(source(cells[j]))
+                if right is None:
+                    return None
+                more.append((grader(cells[j]).get("grade_id", f"cell {j}"), right[1]))
+            j += 1
+        if answers and j < len(cells) and grader(cells[j]).get("grade"):
+            return i, meta.get("grade_id", f"cell {i}"), *answers, more
         return None
     return None
 
@@ -565,10 +576,11 @@ def type_into_cell(page, cell, text: str) -> None:
     page.keyboard.insert_text(text)  # like a paste: no auto-indent or bracket closing by the editor
 
 
-def run_cell_and_check(page, solution_cell, check_cell) -> str:
-    """Shift+Enter in the solution cell, then in the check cell; return the check cell's output."""
-    solution_cell.locator(".cm-content").first.click()
-    page.keyboard.press("Shift+Enter")
+def run_cell_and_check(page, answer_cells, check_cell) -> str:
+    """Shift+Enter in each answer cell, then in the check cell; return the check cell's output."""
+    for answer in answer_cells:
+        answer.locator(".cm-content").first.click()
+        page.keyboard.press("Shift+Enter")
     check_cell.locator(".cm-content").first.click()
     page.keyboard.press("Shift+Enter")
     prompt = check_cell.locator(".jp-InputPrompt")
@@ -582,16 +594,21 @@ def check_lab_exercise(page, lab: Lab, rel: str, solution: Path) -> tuple[list[s
     its check fail, type the reference answer and see it pass."""
     exercise = first_exercise(json.loads(solution.read_text()))
     if exercise is None:  # no generic wrong answer (e.g. a cell magic other than %%writefile)
-        return ["skipped: its first exercise is not one answer cell and its check, or has no generic wrong answer"], []
-    index, grade_id, wrong, right = exercise
+        return ["skipped: no generic wrong answer for its first exercise"], []
+    index, grade_id, wrong, right, more = exercise
     learner = lab.notebook(rel)
     ids = [c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in learner["cells"]]
     if grade_id not in ids:
         return [], [f"the learner version has no cell {grade_id!r}"]
+    if any(other not in ids for other, _ in more):
+        return [], [f"the learner version lacks one of the cells {[other for other, _ in more]}"]
     k = ids.index(grade_id)
-    check_k = next(j for j in range(k + 1, len(learner["cells"])) if learner["cells"][j]["cell_type"] == "code")
+    later = [ids.index(other) for other, _ in more]
+    check_k = next(j for j in range(max([k, *later]) + 1, len(learner["cells"]))
+                   if learner["cells"][j]["cell_type"] == "code")
     cells = page.locator(".jp-Notebook .jp-Cell")
     cell, check = cells.nth(k), cells.nth(check_k)
+    answer_cells = [cell, *(cells.nth(j) for j in later)]
     cell.scroll_into_view_if_needed()
     cell.locator(".jp-InputPrompt").click()  # select the exercise cell
     menu(page, "Run", "notebook:run-all-above")
@@ -602,14 +619,16 @@ def check_lab_exercise(page, lab: Lab, rel: str, solution: Path) -> tuple[list[s
     if not wait_until(page, IDLE_JS, RUN_TIMEOUT, stable=0.5):
         return [], [f"the kernel did not become idle after running the cells above {grade_id}"]
     problems, checked = [], []
+    for j, (_, text) in zip(later, more):   # the exercise's other cells: answered rightly
+        type_into_cell(page, cells.nth(j), text)
     type_into_cell(page, cell, wrong)
-    out = run_cell_and_check(page, cell, check)
+    out = run_cell_and_check(page, answer_cells, check)
     if "✘" not in out:
-        problems.append(f"{grade_id}: a wrong answer (return None) was not reported as failing: {out[:300]!r}")
+        problems.append(f"{grade_id}: a wrong answer (its solution emptied) was not reported as failing: {out[:300]!r}")
     else:
         checked.append(f"{grade_id}: wrong answer fails")
     type_into_cell(page, cell, right)
-    out = run_cell_and_check(page, cell, check)
+    out = run_cell_and_check(page, answer_cells, check)
     if "✘" in out or "✔" not in out or "Traceback" in out:
         problems.append(f"{grade_id}: the reference answer was not reported as passing: {out[:300]!r}")
     else:

@@ -105,8 +105,14 @@ def test_first_exercise_needs_the_first_solution_and_its_check():
     sol = {"grade_id": "ex1-solution", "solution": True, "grade": False}
     check = {"grade_id": "ex1-check", "solution": False, "grade": True}
     nb = {"cells": [md("# Lab"), code("import x"), code(SOLUTION, nbgrader=sol), code("check()", nbgrader=check)]}
-    index, grade_id, wrong, right = browser.first_exercise(nb)
-    assert (index, grade_id) == (2, "ex1-solution") and "return None" in wrong
+    index, grade_id, wrong, right, more = browser.first_exercise(nb)
+    assert (index, grade_id, more) == (2, "ex1-solution", []) and "return None" in wrong
+    # an exercise of two answer cells (lab 3: Semaphore, then BoundedSemaphore) before its check
+    second = code("class D:\n    ### BEGIN SOLUTION\n    y = 2\n    ### END SOLUTION\n",
+                  nbgrader={**sol, "grade_id": "ex1b"})
+    two = {"cells": [*nb["cells"][:3], md("and then"), second, nb["cells"][3]]}
+    assert browser.first_exercise(two)[1] == "ex1-solution"
+    assert browser.first_exercise(two)[4] == [("ex1b", "class D:\n    y = 2\n")]
     # a first exercise with no generic wrong answer: no later one is taken
     first = code("%%bash\n### BEGIN SOLUTION\necho hi\n### END SOLUTION\n", nbgrader={**sol, "grade_id": "ex0"})
     nb["cells"].insert(1, first)

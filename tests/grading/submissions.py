@@ -170,6 +170,16 @@ finally:
     print("forked", children)
 ''' + EX2_PLAIN
 
+# forks slowly, as a fork bomb does on a loaded machine: the cell times out below the process limit
+SLOW_FORK_BOMB = r'''import os, time
+for _ in range(40):
+    if os.fork() == 0:
+        time.sleep(600)
+        os._exit(0)
+    time.sleep(0.01)
+time.sleep(600)
+''' + EX2_PLAIN
+
 MEMORY_BOMB = r'''def bomb():
     hog = []
     while True:
@@ -231,6 +241,7 @@ KINDS = {
     "deadlock-ignores-ctrl-c": ({"ex2-solution": DEADLOCK_NO_CTRL_C}, 3, "did not respond"),
     "busy-loop": ({"ex1-solution": BUSY}, 2, "timed out"),
     "fork-bomb": ({"ex2-solution": FORK_BOMB}, 3, "process limit"),
+    "slow-fork-bomb": ({"ex2-solution": SLOW_FORK_BOMB}, 3, "process limit"),
     "memory-bomb": ({"ex2-solution": MEMORY_BOMB}, 3, "memory limit"),
     "huge-output": ({"ex1-solution": HUGE_OUTPUT}, 5, "output"),
     "attack": ({"ex1-solution": ATTACK}, 5, ""),

@@ -23,6 +23,9 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Float, Integer, List
 
 STOPPED = "GradingStopped"
+#: after a cell timed out, this many processes of the submission's user count as a fork bomb even
+#: below the process limit (a loaded machine forks slowly); a kernel and its helpers are a handful
+FORK_BOMB_PROCESSES = 24
 EVENTS: list[dict] = []
 
 
@@ -220,6 +223,10 @@ class GradingExecute(Execute):
             self.events.append({"cell": index, "kind": "process-limit",
                                 "detail": f"process limit reached: {procs} processes, {threads} threads "
                                           f"(limit {limit}): a fork bomb or runaway threads"})
+        elif procs >= FORK_BOMB_PROCESSES:  # a slow machine: still climbing towards the limit when the cell timed out
+            self.events.append({"cell": index, "kind": "process-limit",
+                                "detail": f"{procs} processes, {threads} threads when the cell timed out, on their way "
+                                          f"to the process limit ({limit or 'none'}): a fork bomb or runaway processes"})
 
     def _guard(self, index) -> None:
         try:
