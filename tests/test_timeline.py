@@ -50,3 +50,18 @@ def test_plot_has_one_band_per_thread():
     (ax,) = fig.axes
     assert [t.get_text() for t in ax.get_yticklabels()] == ["A", "B"]
     assert len(ax.collections) == 2  # A's "run" bars and B's "wait" bar
+
+
+def test_legend_covers_no_bar():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    spans = [Span("t0", 0.0, 1.0, "running"), Span("t0", 1.0, 2.0, "waiting"),
+             Span("t1", 0.0, 2.0, "running"), Span("t2", 1.5, 2.0, "sleeping")]
+    fig = plot_timeline(spans)
+    ax = fig.axes[0]
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    legend = ax.get_legend().get_window_extent(canvas.get_renderer())
+    bars = [path.get_extents(ax.transData) for coll in ax.collections for path in coll.get_paths()]
+    assert len(bars) == 4 and [t.get_text() for t in ax.get_legend().get_texts()] == ["running", "waiting", "sleeping"]
+    assert not any(legend.overlaps(bar) for bar in bars)

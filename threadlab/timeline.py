@@ -107,7 +107,8 @@ def plot_timeline(spans, title: str = "", ax=None, colors: dict | None = None):
     colors = dict(colors or {})
     for i, label in enumerate(labels):
         colors.setdefault(label, palette[i % len(palette)])
-    height = max(1.6, 0.45 * len(threads) + 0.9)
+    legend = [lb for lb in labels if lb]
+    height = max(1.6, 0.45 * len(threads) + 0.9) + (0.3 if legend else 0.0)
     fig, ax = new_figure(ax=ax, figsize=(6.4, height))
     for row, thread in enumerate(threads):
         mine = [s for s in spans if s.thread == thread]
@@ -116,16 +117,21 @@ def plot_timeline(spans, title: str = "", ax=None, colors: dict | None = None):
             if bars:
                 ax.broken_barh(bars, (row - 0.35, 0.7), color=colors[label])
     ax.set_yticks(range(len(threads)), threads)
-    ax.invert_yaxis()
+    # an empty strip above the first band holds the legend, in one row, so it covers no bar
+    ax.set_ylim(len(threads) - 0.5, -0.5 - (0.9 if legend else 0.0))
     ax.set_xlabel("seconds")
     ax.set_xlim(left=0)
-    if any(labels):
+    if legend:
         from matplotlib.patches import Patch
 
         ax.legend(
-            handles=[Patch(color=colors[lb], label=lb) for lb in labels if lb],
+            handles=[Patch(color=colors[lb], label=lb) for lb in legend],
             loc="upper right",
+            ncol=len(legend),
             fontsize="small",
+            frameon=False,
+            handlelength=1.0,
+            columnspacing=1.0,
         )
     if title:
         ax.set_title(title)
