@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 
 from threadlab.exercises import check, expect_equal
+from threadlab.load import QUIET, Elsewhere
 from threadlab.plotting import new_figure
 
 #: pi(n), the number of primes <= n, for the sizes the lesson uses
@@ -214,18 +215,6 @@ class Schedule:
         return self.elsewhere < QUIET
 
 
-QUIET = 0.25  #: other programs using less than this many cores: the machine counts as quiet
-
-
-def _cpu_seconds() -> tuple[float, float]:
-    """(CPU seconds used by this process, CPU seconds used by the whole machine) so far."""
-    import psutil
-
-    mine = psutil.Process().cpu_times()
-    total = psutil.cpu_times()
-    return mine.user + mine.system, sum(total) - total.idle - getattr(total, "iowait", 0.0)
-
-
 def model_tasks(n: int = 10**5, seconds: float = 0.4) -> list:
     """One task per base prime p <= sqrt(n), lasting in proportion to p's work; ``seconds`` in all."""
     works = [work_of(p, n) for p in base_primes(n)]
@@ -262,17 +251,15 @@ def run_schedule(durations: list, threads: int, strategy: str) -> Schedule:
             busy[i] += time.perf_counter() - t0
 
     pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    mine0, all0 = _cpu_seconds()
-    start = time.perf_counter()
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(30)
-    elapsed = time.perf_counter() - start
-    mine1, all1 = _cpu_seconds()
-    elsewhere = max(0.0, (all1 - all0) - (mine1 - mine0)) / elapsed
+    with Elsewhere() as others:
+        start = time.perf_counter()
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join(30)
+        elapsed = time.perf_counter() - start
     ideal = max(sum(durations) / threads, max(durations))
-    return Schedule(strategy, elapsed, busy, ideal, elsewhere)
+    return Schedule(strategy, elapsed, busy, ideal, others.cores)
 
 
 def plot_schedules(schedules: list):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from threadlab.env import gil_enabled, is_free_threaded_build, usable_cores
 from threadlab.exercises import check, expect_equal
+from threadlab.load import QUIET, Elsewhere
 from threadlab.plotting import new_figure
 from threadlab.scaling import Row, Scaling, ideal_speedup, plot_scaling, time_run
 from threadlab.timeline import Timeline
@@ -147,15 +148,6 @@ WORKLOADS = {
 }
 
 
-def _cpu_seconds() -> tuple[float, float]:
-    """(CPU seconds used by this process, CPU seconds used by the whole machine) so far."""
-    import psutil
-
-    mine = psutil.Process().cpu_times()
-    total = psutil.cpu_times()
-    return mine.user + mine.system, sum(total) - total.idle - getattr(total, "iowait", 0.0)
-
-
 @dataclass
 class Measured:
     """Best run of one worker count: wall seconds and the cores our process used meanwhile."""
@@ -180,12 +172,11 @@ def measure_interleaved(fn, args, counts, cores: int | None = None, repeat: int 
     others = 0.0
     for _ in range(repeat):
         for n in counts:
-            mine0, all0 = _cpu_seconds()
-            wall = time_run(fn, args, n, "thread")[0]
-            mine1, all1 = _cpu_seconds()
-            others += max(0.0, (all1 - all0) - (mine1 - mine0))
+            with Elsewhere() as meter:
+                wall = time_run(fn, args, n, "thread")[0]
+            others += meter.other_cpu
             if wall < best[n].wall:
-                best[n] = Measured(wall, (mine1 - mine0) / wall)
+                best[n] = Measured(wall, meter.own_cpu / wall)
     result = Scaling(kind="thread", tasks=len(args), cores=cores)
     for n in counts:
         result.rows.append(Row(n, best[n].wall, best[1].wall / best[n].wall, ideal_speedup(n, len(args), cores)))
@@ -221,7 +212,7 @@ class Comparison:
     @property
     def quiet(self) -> bool:
         """True when other programs left (nearly) all cores to us: wall-clock speedups are fair."""
-        return self.other_load < 0.25
+        return self.other_load < QUIET
 
     def table(self) -> str:
         lines = [f"{self.build}; {self.cores} usable cores; "
@@ -507,27 +498,21 @@ def run_lengths(intervals=(0.001, 0.005, 0.02), seconds: float = 0.1) -> tuple[d
     """
     old = sys.getswitchinterval()
     out = {}
-    start = time.perf_counter()
-    mine0, all0 = _cpu_seconds()
-    try:
-        for interval in intervals:
-            sys.setswitchinterval(interval)
-            out[interval] = trace_threads("cpu", 2, seconds).median_run()
-    finally:
-        sys.setswitchinterval(old)
-    mine1, all1 = _cpu_seconds()
-    others = max(0.0, (all1 - all0) - (mine1 - mine0)) / (time.perf_counter() - start)
-    return out, others < 0.25
+    with Elsewhere() as others:
+        try:
+            for interval in intervals:
+                sys.setswitchinterval(interval)
+                out[interval] = trace_threads("cpu", 2, seconds).median_run()
+        finally:
+            sys.setswitchinterval(old)
+    return out, others.cores < QUIET
 
 
 def quietly(fn, *args, **kwargs):
     """Run ``fn``; return (its result, True if other programs left the cores to us meanwhile)."""
-    start = time.perf_counter()
-    mine0, all0 = _cpu_seconds()
-    result = fn(*args, **kwargs)
-    mine1, all1 = _cpu_seconds()
-    others = max(0.0, (all1 - all0) - (mine1 - mine0)) / (time.perf_counter() - start)
-    return result, others < 0.25
+    with Elsewhere() as others:
+        result = fn(*args, **kwargs)
+    return result, others.cores < QUIET
 
 
 def io_latency(with_cpu_thread: bool, rounds: int = 25, interval: float | None = None,
