@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "ci"))
 import course  # noqa: E402
 from regenerate import judges_cores, measures_speed  # noqa: E402,F401  (notebooks that run alone)
+from regenerate import targets as default_notebooks  # noqa: E402  (every lesson and lab solution)
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "screenshots"
@@ -68,9 +69,6 @@ def say(message: str) -> None:
 
 
 # ---------------------------------------------------------------- pure helpers (tests/test_browser_tools.py)
-
-def default_notebooks(root: Path = ROOT) -> list[Path]:
-    return sorted((root / "notebooks").glob("*.ipynb")) + sorted((root / "solutions").glob("*/*.ipynb"))
 
 
 def lab_notebooks(root: Path = ROOT) -> list[Path]:

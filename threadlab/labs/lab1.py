@@ -103,7 +103,6 @@ class SlowServer(LocalHTTPServer):
         return self.in_flight == 0
 
 
-
 def fetch(url: str, timeout: float = 5.0) -> str:
     """Download ``url`` and return its body as text (it raises on an error or after ``timeout`` s)."""
     with urllib.request.urlopen(url, timeout=timeout) as response:

@@ -193,12 +193,15 @@ class PageServer(LocalHTTPServer):
                 send_text(self, f"<html><body><h1>page {i}</h1>\n{links}</body></html>", "text/html")
 
         self.serve(Handler, "page-server")
-        self.url = self.base
+
+    @property
+    def url(self) -> str:
+        """The site's address, ``http://127.0.0.1:PORT``."""
+        return self.base
 
     def reset(self):
         with self._lock:
             self.hits.clear()
-
 
 
 LINK = re.compile(r'href="([^"]+)"')
