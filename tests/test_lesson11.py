@@ -1,5 +1,6 @@
 """Unit tests for threadlab.lessons.lesson11 (executors and Dask): a few seconds in all."""
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -26,6 +27,21 @@ def test_wait_until_and_overhead():
     assert not L.wait_until(lambda: False, timeout=0.05)
     with ThreadPoolExecutor(2) as pool:
         assert 0 < L.per_task_overhead(pool, tasks=20) < 0.05
+
+
+def test_overhead_is_the_best_round():
+    class FirstRoundSlow(ThreadPoolExecutor):
+        submitted = 0
+
+        def submit(self, fn, *args):
+            self.submitted += 1
+            if self.submitted <= 11:       # the warm-up call and the whole first round of 10
+                time.sleep(0.01)
+            return super().submit(fn, *args)
+
+    with FirstRoundSlow(1) as pool:
+        assert L.per_task_overhead(pool, tasks=10, rounds=3) < 0.005
+        assert pool.submitted == 31
 
 
 def test_exercise_checks(capsys):
