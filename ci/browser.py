@@ -21,7 +21,9 @@ JupyterLab is started with ``course.lab_command()``, exactly as ``python3 ci/cou
 it (127.0.0.1, a free port, a token), on a copy of the repo so autosave changes nothing here. The
 browser is Debian's ``chromium`` driven by the ``playwright`` package (never its own download).
 Screenshots go to ``screenshots/`` (ignored by git). Two browsers work at once, except that a
-notebook whose asserts judge how work spreads over the cores (see ``judges_cores``) runs alone.
+notebook whose asserts judge how work spreads over the cores (see ``judges_cores``) runs alone, and
+a notebook that failed nothing but one ``assert`` while sharing the machine runs once more alone
+(reported as such; see ``only_failed_asserts``).
 
     python3 ci/browser.py [NOTEBOOK ...] [--jobs 2]
     python3 ci/browser.py --self-test     # breaks the Experiment slider callback in a copy: must be caught
@@ -751,6 +753,19 @@ def check_notebook(context, lab: Lab, path: Path, workspace: str, lab_exercise: 
     return problems, f"{time.perf_counter() - start:5.1f} s  {rel}: {detail}"
 
 
+def only_failed_asserts(problems: list[str]) -> bool:
+    """True when a notebook failed only an ``assert`` (and so skipped the cells after it).
+
+    Its timing asserts are written to hold on a busy 2-core machine, not next to a second kernel
+    and a second browser (that is how a CI run once read 327 µs per thread-pool task against 284 µs
+    per process-pool task). Such a notebook runs once more, alone; the report says so, and it must
+    pass then. A widget, a JupyterLab error or any other exception is never given a second run.
+    """
+    errors = [p for p in problems if "shows an error" in p]
+    return (len(errors) == 1 and "shows an error: AssertionError" in errors[0]
+            and all(p in errors or p.endswith("did not run") for p in problems))
+
+
 def run_suite(lab: Lab, jobs: list[tuple[Path, bool]], workers: int) -> list[tuple[list[str], str]]:
     """Check the jobs on ``workers`` browsers in parallel (one playwright per thread)."""
     from playwright.sync_api import sync_playwright
@@ -759,6 +774,7 @@ def run_suite(lab: Lab, jobs: list[tuple[Path, bool]], workers: int) -> list[tup
     for job in jobs:
         todo.put(job)
     results: list[tuple[list[str], str]] = []
+    retried: dict[Path, str] = {}  # notebooks run again alone -> the assert that failed while sharing
     lock = threading.Lock()
     cores = Cores(workers)
 
@@ -774,12 +790,20 @@ def run_suite(lab: Lab, jobs: list[tuple[Path, bool]], workers: int) -> list[tup
                         path, exercise = todo.get_nowait()
                     except queue.Empty:
                         break
-                    taken = cores.take(alone=not exercise and judges_cores(path))
+                    alone = path in retried or (not exercise and judges_cores(path))
+                    taken = cores.take(alone=alone)
                     try:
                         problems, line = check_notebook(context, lab, path, f"browser-test-{n}", exercise, state)
                     finally:
                         cores.give_back(taken)
                     with lock:
+                        if path in retried:
+                            line += f" [run again alone; while sharing the machine: {retried[path]}]"
+                        elif not alone and workers > 1 and only_failed_asserts(problems):
+                            retried[path] = problems[0]
+                            say("again  " + line + " (an assert failed while sharing the machine: run it alone)")
+                            todo.put((path, exercise))
+                            continue
                         results.append((problems, line))
                         say(("ok     " if not problems else "FAILED ") + line)
                         for problem in problems:

@@ -165,3 +165,14 @@ def test_speed_measuring_notebooks_run_alone(tmp_path):
     assert log == [("alone", 2)] and cores.free == 0
     cores.give_back(2)
     assert cores.free == 2
+
+
+def test_only_a_failed_assert_earns_a_run_alone():
+    failed_assert = {"output_type": "error", "ename": "AssertionError", "evalue": "(0.0003, 0.0002)", "traceback": []}
+    nb = {"cells": [code("x = 1"), code("assert x < 0", [failed_assert]), code("y = 2", count=None)]}
+    assert browser.only_failed_asserts(browser.run_problems(nb))
+    other = {"cells": [code("x = 1", [ERROR]), code("y = 2", count=None)]}
+    assert not browser.only_failed_asserts(browser.run_problems(other))          # a real exception
+    assert not browser.only_failed_asserts(["cell 3 shows an error: AssertionError: x",
+                                            "widget 0 shows 'Error displaying widget'"])  # a broken widget
+    assert not browser.only_failed_asserts([])                                  # nothing failed
