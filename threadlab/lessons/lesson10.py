@@ -578,10 +578,13 @@ class PrimeRace:
         return self.elsewhere < QUIET
 
     def expected(self) -> float:
-        """The process speedup this run must reach: 60 % of what this machine gave
+        """The process speedup this run must reach: half of what this machine gave
         ``workers`` independent copies of a job, measured in the same rounds (a virtual
-        machine's cores can change speed from one second to the next)."""
-        return 0.6 * self.capacity
+        machine's cores can change speed from one second to the next). Half, not more: with
+        other programs keeping a core busy, a stress run got 0.72x from processes where
+        copies got 1.26x. A pool that does not run in parallel is caught on a quiet machine by the
+        strict check (both cores busy, faster than threads)."""
+        return 0.5 * self.capacity
 
     @property
     def thread_speedup(self) -> float:
