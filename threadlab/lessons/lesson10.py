@@ -734,7 +734,7 @@ def parallel_fraction_from(speedup: float, workers: int) -> float:
     return (1 - 1 / speedup) / (1 - 1 / workers)
 
 
-def amdahl_run(processes: int, serial: int = 0, repeat: int = 2, cores: int | None = None,
+def amdahl_run(processes: int, serial: int = 0, repeat: int = 3, cores: int | None = None,
                span: tuple[int, int] = AMDAHL_RANGE) -> AmdahlRun:
     """Time a prime count on 1..processes processes; ``serial`` % of it runs in the parent alone.
 
