@@ -28,15 +28,24 @@ def run_together(fn, threads: int, switch_interval: float | None = None, timeout
     """Call ``fn(i)`` in ``threads`` threads that start at the same moment; return the seconds.
 
     The threads line up at a Barrier first, so none gets a head start while the others are
-    still being created. ``switch_interval`` (seconds) is set for the run and restored after.
-    An exception raised by ``fn`` in a thread is raised again here, after all threads ended.
+    still being created. Then each waits (yielding, for at most a second) until every thread has
+    really run past the Barrier: on a busy machine the OS can leave a released thread waiting for
+    a core for milliseconds, long enough for the first thread to finish alone (a CI run saw 100
+    read-sleep(0)-write steps of 2 threads lose nothing). ``switch_interval`` (seconds) is set for
+    the run and restored after. An exception raised by ``fn`` in a thread is raised again here,
+    after all threads ended.
     """
     barrier = threading.Barrier(threads)
+    running = []  # one entry per thread that got past the Barrier (list.append is atomic)
     errors = []
 
     def body(i):
         try:
             barrier.wait(timeout)
+            running.append(i)
+            deadline = time.monotonic() + 1.0
+            while len(running) < threads and time.monotonic() < deadline:
+                time.sleep(0)
             fn(i)
         except BaseException as exc:  # re-raised in the calling thread below
             errors.append(exc)
