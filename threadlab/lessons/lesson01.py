@@ -6,7 +6,7 @@ import math
 import threading
 import time
 
-from threadlab.exercises import check, expect_between
+from threadlab.checks import check, expect_between
 from threadlab.plotting import new_figure
 from threadlab.scaling import Scaling, measure_scaling
 from threadlab.workers import cpu_task, sleep_task

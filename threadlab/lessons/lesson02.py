@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from threadlab.exercises import check, expect_equal
+from threadlab.checks import check, expect_equal
 from threadlab.plotting import new_figure
 from threadlab.timeline import Span
 

@@ -14,7 +14,7 @@ import threading
 import time
 import warnings
 
-from threadlab.exercises import check, expect_equal
+from threadlab.checks import check, expect_equal
 
 # --- Heron's square roots (python-course.eu) -----------------------------------------------
 
