@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The course's one entry point. Needs only Python 3.10+ and a package registry.
+"""The course's one entry point. Needs only Python 3.11+ and a package registry.
 
     python3 ci/course.py open [--no-browser]   install (into .venv) and open the course in JupyterLab
     python3 ci/course.py test [--no-browser]   install and run every test (what CI runs)
@@ -48,10 +48,26 @@ def wanted_stamp() -> str:
     return digest.hexdigest()
 
 
+FLOOR = (3, 11)  #: the oldest Python the course supports (README, pyproject.toml)
+
+
+def check_python(version=sys.version_info) -> str | None:
+    """Why this Python cannot run the course, or None. Said before anything is installed."""
+    if tuple(version[:2]) >= FLOOR:
+        return None
+    this = ".".join(map(str, version[:3]))
+    return (f"The course needs Python {FLOOR[0]}.{FLOOR[1]} or newer; this is Python {this}.\n"
+            "Python 3.10 reached its end of life in October 2026 (PEP 619), and the Jupyter and matplotlib\n"
+            "releases the course pins need 3.11. Install a newer Python and run this command with it, e.g.\n"
+            "  Ubuntu 22.04:  sudo apt install python3.11 python3.11-venv   then  python3.11 ci/course.py ...\n"
+            "  anywhere:      uv python install 3.12, or the installers at https://www.python.org/downloads/")
+
+
 def ensure_venv() -> None:
     """Create .venv and install the requirements when missing or out of date."""
-    if sys.version_info < (3, 10):  # noqa: UP036 - this script may be started by an older python3
-        sys.exit(f"The course needs Python 3.10 or newer; this is {sys.version.split()[0]}.")
+    problem = check_python()
+    if problem:
+        sys.exit(problem)
     if not PYTHON.exists():
         say(f"creating {VENV.relative_to(ROOT)} with Python {sys.version.split()[0]}")
         venv.EnvBuilder(with_pip=True).create(VENV)

@@ -183,3 +183,18 @@ def test_regenerate_runs_speed_measuring_notebooks_alone_first(tmp_path, monkeyp
     assert all(others == {stem} for stem, others in log[:2])               # each alone
     assert {stem for stem, _ in log[2:]} == {"a", "b"}
     assert any(len(others) == 2 for _, others in log[2:])                  # the rest share the machine
+
+
+def test_python_floor_is_said_before_anything_is_installed():
+    import course
+
+    assert course.check_python((3, 11, 0)) is None and course.check_python((3, 13, 1)) is None
+    message = course.check_python((3, 10, 13))
+    assert "needs Python 3.11 or newer; this is Python 3.10.13" in message and "python3.11 ci/course.py" in message
+    old = next(iter(sorted(Path("/root/.pyenv/versions").glob("3.10*/bin/python"))), None)  # pyenv's, if any
+    if old is None:
+        pytest.skip("no Python 3.10 on this machine")
+    import subprocess
+
+    done = subprocess.run([str(old), str(ROOT / "ci" / "course.py"), "doctor"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "needs Python 3.11 or newer" in done.stderr, done.stderr

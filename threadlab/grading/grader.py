@@ -681,7 +681,7 @@ def grade_class(lab: str, submissions: list[str], out: str, source: str | None =
         os.chmod(workdir, 0o711)
         template = prepare_template(lab, source, workdir)
         _prepare_out(out, lab, template)
-        _atomic_write(marker, f"pid {os.getpid()} started {_dt.datetime.now(_dt.timezone.utc).isoformat()}\n")
+        _atomic_write(marker, f"pid {os.getpid()} started {_dt.datetime.now(_dt.UTC).isoformat()}\n")
         grades_csv = os.path.join(out, "grades.csv")
         if os.path.exists(grades_csv):
             os.remove(grades_csv)
@@ -722,7 +722,7 @@ def grade_class(lab: str, submissions: list[str], out: str, source: str | None =
                     result = {"student": sid, "lab": lab, "submission": path, "score": 0.0,
                               "max_score": sum(c["max_points"] for c in checks), "checks": checks, "verdict": why,
                               "seconds": round(time.monotonic() - t0, 2), "isolation": level, "complete": True}
-                result["graded_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+                result["graded_at"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
                 if result["checks"]:
                     _merge(out, lab, result)
                 _atomic_write(os.path.join(out, "results", sid, lab + ".json"), json.dumps(result, indent=1))
