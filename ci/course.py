@@ -5,6 +5,8 @@
     python3 ci/course.py test [--no-browser]   install and run every test (what CI runs)
     python3 ci/course.py labs [LAB ...]        regenerate the learner labs (labs/) from solutions/
     python3 ci/course.py regenerate [NB ...]   re-execute notebooks and store their outputs
+    python3 ci/course.py soak [NB ...] [--runs N] [--load K] [--python PATH] [--start-method M]
+                                               run notebooks N times with K CPU hogs alongside, count failures
     python3 ci/course.py nav                   regenerate contents and previous/next links
     python3 ci/course.py doctor                the environment report
 
@@ -206,6 +208,7 @@ def main(argv: list[str]) -> int:
         "open": cmd_open,
         "test": cmd_test,
         "regenerate": lambda a: run(PYTHON, "ci/regenerate.py", *a, env=jupyter_env()),
+        "soak": lambda a: run(PYTHON, "ci/soak.py", *a, env=jupyter_env()),
         "nav": lambda a: run(PYTHON, "ci/nav.py", *a),
         "labs": lambda a: run(PYTHON, "ci/labs.py", "generate", *a, env=jupyter_env()),
         "doctor": lambda a: run(PYTHON, "-m", "threadlab", "doctor"),
