@@ -167,23 +167,33 @@ def ensure_debian_packages(wanted: dict[str, str]) -> None:
             return
 
 
+UNIT_TESTS = ["tests", "threadlab", "ci/nbcompare.py"]  #: pytest's targets besides the notebooks
+
+
 def cmd_test(args: list[str]) -> int:
-    """Every check, in order; stops at the first failing step. ``--no-browser`` skips the browser suite."""
+    """Every check, in order; stops at the first failing step.
+
+    Each notebook is executed once: by the browser suite, in JupyterLab, which checks the run with
+    nbval's rules (``ci/nbcompare.py``). ``--no-browser`` skips the browser suite and has nbval's
+    pytest plugin execute the notebooks instead.
+    """
     start = time.perf_counter()
     browser = "--no-browser" not in args
     args = [a for a in args if a != "--no-browser"]
+    targets = args or (UNIT_TESTS if browser else [])  # no targets: pyproject's testpaths, notebooks included
     steps = [
         ("lint", [PYTHON, "-m", "ruff", "check", "."]),
         ("navigation and contents up to date", [PYTHON, "ci/nav.py", "--check"]),
         ("notebooks stored from one clean run, in the course style", [PYTHON, "ci/nbcheck.py"]),
         ("learner labs generated from solutions/ and up to date", [PYTHON, "ci/labs.py", "--check"]),
-        ("unit tests, lab checks and grader, every notebook under nbval",
-         [PYTHON, "-m", "pytest", "-n", "2", "--dist", "loadfile", "-q", *args]),
+        ("unit tests, lab checks and grader" + ("" if browser else ", every notebook under nbval"),
+         [PYTHON, "-m", "pytest", "-n", "2", "--dist", "loadfile", "-q", *targets]),
     ]
     ensure_debian_packages({"/usr/bin/bwrap": "bubblewrap", **({"/usr/bin/chromium": "chromium"} if browser else {})})
     if browser:
         ensure_browser_requirements()
-        steps.append(("every notebook and widget in JupyterLab in a real browser", [PYTHON, "ci/browser.py"]))
+        steps.append(("every notebook run in JupyterLab and checked with nbval's rules, every widget and lab",
+                      [PYTHON, "ci/browser.py"]))
     timings = []
     for name, cmd in steps:
         say(f"{name}: {' '.join(str(c) for c in cmd[1:])}")

@@ -161,7 +161,7 @@ def test_regenerate_runs_speed_measuring_notebooks_alone_first(tmp_path, monkeyp
     import regenerate
 
     paths = []
-    for name, src in [("a", "print(1)"), ("fast", "print(speedup)"), ("b", "print(2)"), ("c", "x = quiet")]:
+    for name, src in [("a", "print(1)"), ("fast", "print(speedup)"), ("b", "print(2)"), ("c", "x = per_second")]:
         nb = nbformat.v4.new_notebook()
         nb.cells = [code(src)]
         nbformat.write(nb, tmp_path / f"{name}.ipynb")
