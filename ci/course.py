@@ -7,6 +7,7 @@
     python3 ci/course.py regenerate [NB ...]   re-execute notebooks and store their outputs
     python3 ci/course.py soak [NB ...] [--runs N] [--load K] [--python PATH] [--start-method M]
                                                run notebooks N times with K CPU hogs alongside, count failures
+    python3 ci/course.py mutants [NN ...]      the mutation suite: do the checks catch realistic wrong answers?
     python3 ci/course.py nav                   regenerate contents and previous/next links
     python3 ci/course.py doctor                the environment report
 
@@ -219,6 +220,7 @@ def main(argv: list[str]) -> int:
         "test": cmd_test,
         "regenerate": lambda a: run(PYTHON, "ci/regenerate.py", *a, env=jupyter_env()),
         "soak": lambda a: run(PYTHON, "ci/soak.py", *a, env=jupyter_env()),
+        "mutants": lambda a: run(PYTHON, "ci/mutants.py", *a, env=jupyter_env()),
         "nav": lambda a: run(PYTHON, "ci/nav.py", *a),
         "labs": lambda a: run(PYTHON, "ci/labs.py", "generate", *a, env=jupyter_env()),
         "doctor": lambda a: run(PYTHON, "-m", "threadlab", "doctor"),
