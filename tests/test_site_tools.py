@@ -1,0 +1,168 @@
+"""The website, the class edition and the launch links (ci/website.py, ci/edition.py, ci/launch.py)."""
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "ci"))
+
+import launch  # noqa: E402
+import nav  # noqa: E402
+import website  # noqa: E402
+
+REPO = "https://github.com/org/course"
+
+# ---------------------------------------------------------------- launch links
+
+
+def test_binder_link_opens_the_notebook_in_jupyterlab():
+    url = launch.binder_url(REPO, "notebooks/04-race-conditions-and-locks.ipynb")
+    assert url == ("https://mybinder.org/v2/gh/org/course/HEAD"
+                   "?urlpath=lab%2Ftree%2Fnotebooks%2F04-race-conditions-and-locks.ipynb")
+    assert launch.binder_badge(REPO).startswith("[![Launch on Binder](https://mybinder.org/badge_logo.svg)](")
+
+
+def test_binder_needs_a_github_address():
+    with pytest.raises(ValueError, match="not a GitHub repository"):
+        launch.binder_url("https://gitlab.example.org/org/course")
+
+
+def test_nbgitpuller_link_clones_into_the_repository_folder_and_opens_the_start():
+    url = launch.nbgitpuller_url("https://hub.example.edu/", REPO + ".git")
+    assert url.startswith("https://hub.example.edu/hub/user-redirect/git-pull?repo=https%3A%2F%2Fgithub.com%2Forg%2Fcourse")
+    assert "&branch=main&" in url
+    assert url.endswith("urlpath=lab%2Ftree%2Fcourse%2Fnotebooks%2F00-start-here.ipynb")
+    with pytest.raises(ValueError, match="https://"):
+        launch.nbgitpuller_url("hub.example.edu", REPO)
+
+
+def test_repository_comes_from_pyproject_or_the_environment(monkeypatch):
+    monkeypatch.delenv("COURSE_REPOSITORY", raising=False)
+    assert launch.repository().startswith("https://github.com/")
+    monkeypatch.setenv("COURSE_REPOSITORY", "https://github.com/fork/course.git/")
+    assert launch.repository() == "https://github.com/fork/course"
+
+
+def test_launch_cli_prints_a_hub_link(capsys):
+    assert launch.main(["hub", "https://hub.example.edu", "--repo", REPO]) == 0
+    assert capsys.readouterr().out.startswith("https://hub.example.edu/hub/user-redirect/git-pull?")
+    assert launch.main(["hub", "not-a-url", "--repo", REPO]) == 2
+
+
+# ---------------------------------------------------------------- staging the site
+
+
+def code(source, *tags, outputs=()):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = list(tags)
+    cell.outputs = list(outputs)
+    return cell
+
+
+def figure_output(text):
+    return nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": text})
+
+
+def test_site_notebook_hides_solutions_drops_nav_and_replaces_widgets():
+    nav_cell = nbformat.v4.new_markdown_cell("<sub>nav</sub>")
+    nav_cell.metadata["tags"] = ["nav"]
+    widget = nbformat.v4.new_output("display_data", data={
+        website.WIDGET_MIME: {"model_id": "x", "version_major": 2, "version_minor": 0},
+        "text/plain": "Experiment(...)"})
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {"state": {}}
+    nb.cells = [nav_cell, code("answer = 42", "solution"), code("exp", outputs=[widget]),
+                code("show(fig)", outputs=[figure_output("<Figure: elapsed time falls as threads are added>")])]
+    before = json.dumps(nb)
+    site = website.site_notebook(json.loads(before), "https://binder.example/launch")
+    assert json.dumps(nb) == before  # the input is left alone
+    assert "remove-cell" in site["cells"][0]["metadata"]["tags"]
+    solution = site["cells"][1]
+    assert "hide-cell" in solution["metadata"]["tags"]
+    assert solution["metadata"]["mystnb"]["code_prompt_show"] == "Show solution"
+    data = site["cells"][2]["outputs"][0]["data"]
+    assert website.WIDGET_MIME not in data
+    assert "live kernel" in data["text/html"] and 'href="https://binder.example/launch"' in data["text/html"]
+    assert "widgets" not in site["metadata"]
+    assert site["cells"][3]["outputs"][0]["metadata"]["image/png"]["alt"] == "elapsed time falls as threads are added"
+
+
+def test_links_to_pages_stay_and_other_files_go_to_the_repository():
+    pages = {"notebooks/00-start-here.ipynb", "notebooks/01-a.ipynb", "docs/teaching.md"}
+    text = ("[next](01-a.ipynb) [contents](00-start-here.ipynb#Contents) [tool](../ci/course.py) "
+            "[answers](../solutions/lab1/lab1.ipynb) [web](https://python.org) [here](#Key-points) "
+            "[teach](../docs/teaching.md#A-two-day-workshop)")
+    out = website.rewrite_links(text, "notebooks/01-a.ipynb", pages, REPO)
+    assert "[next](01-a.ipynb)" in out
+    assert "[contents](00-start-here.ipynb#contents)" in out
+    assert f"[tool]({REPO}/blob/HEAD/ci/course.py)" in out
+    assert f"[answers]({REPO}/blob/HEAD/solutions/lab1/lab1.ipynb)" in out
+    assert "[web](https://python.org)" in out and "[here](#key-points)" in out
+    assert "[teach](../docs/teaching.md#a-two-day-workshop)" in out
+    assert website.rewrite_links("[up](../../x.md)", "README.md", pages, REPO) == "[up](../../x.md)"
+
+
+def test_stage_takes_contents_and_order_from_nav_and_never_stages_solutions(tmp_path):
+    out = tmp_path / "src"
+    order = website.stage(ROOT, out)
+    expected = [p.relative_to(ROOT).as_posix() for p in [*nav.lessons(ROOT), *nav.labs(ROOT)]]
+    assert order[: len(expected)] == expected
+    assert not (out / "solutions").exists()
+    index = (out / "index.md").read_text()
+    assert index.count("```{toctree}") == len(website.sections(ROOT))
+    assert index.index(expected[0]) < index.index(expected[-1])
+    for rel in expected:
+        assert (out / rel).exists()
+
+
+# ---------------------------------------------------------------- checks of the built site
+
+
+def test_link_check_finds_missing_files_and_anchors(tmp_path):
+    (tmp_path / "a.html").write_text('<h1 id="top">A</h1><a href="b.html#there">b</a><a href="b.html#gone">x</a>'
+                                     '<a href="missing.html">m</a><img src="_images/x.png" alt="a plot"><a href="https://x.org">')
+    (tmp_path / "b.html").write_text('<p id="there"></p><a href="a.html#top">a</a>')
+    (tmp_path / "_images").mkdir()
+    (tmp_path / "_images" / "x.png").write_bytes(b"")
+    assert sorted(website.broken_links(tmp_path)) == ["a.html: link to a missing anchor: b.html#gone",
+                                                      "a.html: link to a missing file: missing.html"]
+
+
+def test_missing_alt_text_is_reported(tmp_path):
+    (tmp_path / "a.html").write_text('<img src="_images/abc.png" alt="_images/abc.png"><img src="_images/d.png" alt="x">')
+    assert website.missing_alt(tmp_path) == ["a.html: figure _images/abc.png has no alt text"]
+
+
+def test_answer_check_catches_a_reference_answer_or_hidden_test_on_any_page(tmp_path):
+    solution = ROOT / "solutions" / "lab2-races-and-locks" / "lab2-races-and-locks.ipynb"
+    open_files = [*nav.lessons(ROOT), *nav.labs(ROOT)]
+    public = "\n".join(p.read_text() for p in open_files)
+    secrets = website.answer_lines(json.loads(solution.read_text()), public)
+    assert len(secrets) > 20
+    (tmp_path / "page.html").write_text("<pre>learner's lab</pre>")
+    assert website.leaked_answers(tmp_path, ROOT) == []
+    (tmp_path / "page.html").write_text(f"<pre><span>{secrets[-1][:10]}</span>{secrets[-1][10:]}</pre>")
+    found = website.leaked_answers(tmp_path, ROOT)
+    assert len(found) == 1 and "lab2-races-and-locks" in found[0]
+
+
+def test_hidden_test_lines_are_secret_but_lines_any_learner_sees_are_not():
+    nb = {"cells": [{"cell_type": "code", "source": "### BEGIN HIDDEN TESTS\nexpect_equal(bank.total(), 1000)\n"
+                     "lock = threading.Lock()\n### END HIDDEN TESTS\nvisible_check_is_public_anyway()\n"}]}
+    assert website.answer_lines(nb, "lock = threading.Lock()") == ["expect_equal(bank.total(), 1000)"]
+
+
+@pytest.mark.timeout(240)
+def test_site_builds_from_the_stored_notebooks(tmp_path):
+    pytest.importorskip("sphinx")
+    pytest.importorskip("myst_nb")
+    out = tmp_path / "site"
+    assert website.build(ROOT, out) == 0
+    lesson = (out / "notebooks" / "01-why-concurrency.html").read_text()
+    assert "Show solution" in lesson and "Needs a live kernel" in lesson
+    assert (out / "labs" / "lab1-threads-and-latency" / "lab1-threads-and-latency.html").exists()
+    assert not list(out.rglob("solutions"))
