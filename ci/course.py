@@ -8,6 +8,7 @@
     python3 ci/course.py nav                   regenerate contents and previous/next links
     python3 ci/course.py doctor                the environment report
     python3 ci/course.py site                  build the website into build/site (from stored outputs)
+    python3 ci/course.py edition OUT           write the class edition (no answers) into OUT
 
 The first call creates ``.venv`` and installs ``requirements.txt`` into it; later calls
 reinstall only when ``requirements.txt`` or ``pyproject.toml`` changed.
@@ -215,6 +216,7 @@ def main(argv: list[str]) -> int:
         "labs": lambda a: run(PYTHON, "ci/labs.py", "generate", *a, env=jupyter_env()),
         "doctor": lambda a: run(PYTHON, "-m", "threadlab", "doctor"),
         "site": cmd_site,
+        "edition": lambda a: run(PYTHON, "ci/edition.py", *a),
     }
     if command not in commands:
         print(__doc__)

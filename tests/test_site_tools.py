@@ -1,6 +1,7 @@
 """The website, the class edition and the launch links (ci/website.py, ci/edition.py, ci/launch.py)."""
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "ci"))
 
+import edition  # noqa: E402
 import launch  # noqa: E402
 import nav  # noqa: E402
 import website  # noqa: E402
@@ -166,3 +168,40 @@ def test_site_builds_from_the_stored_notebooks(tmp_path):
     assert "Show solution" in lesson and "Needs a live kernel" in lesson
     assert (out / "labs" / "lab1-threads-and-latency" / "lab1-threads-and-latency.html").exists()
     assert not list(out.rglob("solutions"))
+
+
+# ---------------------------------------------------------------- the class edition
+
+
+def test_edition_has_no_answers_and_keeps_what_learners_need(tmp_path):
+    out = tmp_path / "edition"
+    written = edition.write(out, ROOT, REPO)
+    assert edition.problems(out) == []
+    assert not (out / "solutions").exists() and not (out / "tests").exists()
+    assert {p.relative_to(ROOT).as_posix() for p in nav.lessons(ROOT)} <= set(written)
+    assert {p.relative_to(ROOT).as_posix() for p in nav.labs(ROOT)} <= set(written)
+    for lesson in nav.lessons(ROOT):
+        full = json.loads(lesson.read_text())["cells"]
+        kept = json.loads((out / lesson.relative_to(ROOT)).read_text())["cells"]
+        solutions = [c for c in full if "solution" in c.get("metadata", {}).get("tags", [])]
+        assert len(kept) == len(full) - len(solutions)
+    assert "Class edition" in (out / "README.md").read_text()
+    # the helper package imports from the edition (the doctor and the lessons need it)
+    check = subprocess.run([sys.executable, "-c", "import threadlab.__main__, threadlab.env"],
+                           cwd=out, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
+def test_edition_check_catches_a_solution_cell_and_a_hidden_test(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [code("x = 1", "solution"), code("### BEGIN HIDDEN TESTS\nassert x\n### END HIDDEN TESTS")]
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(nb, tmp_path / "notebooks" / "01-x.ipynb")
+    found = edition.problems(tmp_path)
+    assert any("tagged solution" in p for p in found) and any("BEGIN HIDDEN TESTS" in p for p in found)
+
+
+def test_edition_refuses_a_folder_that_is_not_empty(tmp_path):
+    (tmp_path / "x").write_text("")
+    with pytest.raises(FileExistsError):
+        edition.write(tmp_path, ROOT, REPO)
