@@ -205,3 +205,25 @@ def test_edition_refuses_a_folder_that_is_not_empty(tmp_path):
     (tmp_path / "x").write_text("")
     with pytest.raises(FileExistsError):
         edition.write(tmp_path, ROOT, REPO)
+
+
+# ---------------------------------------------------------------- Binder (repo2docker) and hub files
+
+
+def test_binder_files_pin_python_and_install_the_course():
+    runtime = (ROOT / "runtime.txt").read_text().strip()
+    assert runtime.startswith("python-3.") and int(runtime.split(".")[1]) >= 11  # repo2docker's default is 3.10
+    requirements = (ROOT / "requirements.txt").read_text().splitlines()
+    assert "-e ." in requirements  # threadlab, installed after repo2docker copies the repository in
+    for package in ("jupyterlab-rise", "nbgitpuller", "jupyterlab", "ipywidgets"):
+        assert any(line.startswith(f"{package}==") for line in requirements), package
+    post = ROOT / "postBuild"
+    assert post.stat().st_mode & 0o111, "postBuild must be executable"
+    assert subprocess.run(["bash", "-n", str(post)]).returncode == 0
+
+
+def test_post_build_writes_the_jupyterlab_settings(tmp_path):
+    env = {"NB_PYTHON_PREFIX": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    assert subprocess.run(["bash", str(ROOT / "postBuild")], env=env).returncode == 0
+    settings = json.loads((tmp_path / "share" / "jupyter" / "lab" / "settings" / "overrides.json").read_text())
+    assert settings["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
