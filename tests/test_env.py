@@ -124,3 +124,32 @@ def test_report_says_when_a_quota_limits_the_cores(monkeypatch):
     monkeypatch.setattr(env, "cgroup_cpu_quota", lambda: 2.0)
     item = env.as_dict(env.report())["Usable cores"]
     assert item.value == "2" and item.note == "a CPU quota of 2 cores on 4"
+
+
+# ---------------------------------------------------------------- where the kernel runs, what it lacks
+
+
+def test_where_tells_browser_colab_binder_hub_and_local(monkeypatch):
+    for name in ("COLAB_RELEASE_TAG", "BINDER_LAUNCH_HOST", "BINDER_REPO_URL", "JUPYTERHUB_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert env.where() == "this computer"
+    monkeypatch.setenv("JUPYTERHUB_API_URL", "http://hub:8081/hub/api")
+    assert env.where() == "JupyterHub"
+    monkeypatch.setenv("BINDER_LAUNCH_HOST", "https://mybinder.org/")
+    assert env.where() == "Binder"
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_20260101")
+    assert env.where() == "Google Colab"
+    monkeypatch.setattr(sys, "platform", "emscripten")
+    assert env.where() == "JupyterLite (Pyodide)"
+    item = env.as_dict(env.report())["Runs in"]
+    assert not item.ok and "cannot start threads or processes" in item.note
+
+
+def test_linux_only_calls_missing_are_named_but_not_a_problem(monkeypatch):
+    import os
+
+    monkeypatch.delattr(os, "fork", raising=False)
+    monkeypatch.setattr(env, "has_proc", lambda: False)
+    assert env.linux_only_calls()["os.fork"] is False and env.linux_only_calls()["/proc"] is False
+    item = env.as_dict(env.report())["Linux-only calls"]
+    assert item.ok and item.value.startswith("missing: os.fork, /proc")

@@ -148,6 +148,36 @@ def gil_enabled() -> bool:
     return True if probe is None else bool(probe())
 
 
+def has_proc() -> bool:
+    """True when this system has Linux's ``/proc`` (not macOS, not Windows)."""
+    return os.path.isdir("/proc/self/task")
+
+
+def linux_only_calls() -> dict[str, bool]:
+    """Which calls the course uses that only Linux has are available here.
+
+    Windows has none of them (and no ``fork`` start method: ``spawn`` is its only one); macOS
+    has ``os.fork`` but neither ``/proc`` nor ``os.sched_setaffinity``. A lesson that needs one
+    tests for it (``hasattr(os, "fork")``, :func:`has_proc`) and explains instead of failing.
+    """
+    return {"os.fork": hasattr(os, "fork"), "/proc": has_proc(),
+            "os.sched_setaffinity": hasattr(os, "sched_setaffinity")}
+
+
+def where() -> str:
+    """Where this kernel runs, as far as it can tell: one of ``"JupyterLite (Pyodide)"``,
+    ``"Google Colab"``, ``"Binder"``, ``"JupyterHub"`` or ``"this computer"``."""
+    if sys.platform == "emscripten":
+        return "JupyterLite (Pyodide)"
+    if "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ:
+        return "Google Colab"
+    if "BINDER_LAUNCH_HOST" in os.environ or "BINDER_REPO_URL" in os.environ:
+        return "Binder"
+    if "JUPYTERHUB_API_URL" in os.environ:
+        return "JupyterHub"
+    return "this computer"
+
+
 def default_start_method() -> str:
     """The multiprocessing start method that will be used, without fixing it as a side effect."""
     chosen = multiprocessing.get_start_method(allow_none=True)
@@ -193,6 +223,14 @@ def report() -> list[Item]:
     items.append(Item("Usable cores", str(cores), cores >= 2, note))
     items.append(Item("Start method", default_start_method()))
     items.append(Item("Platform", f"{platform.system()} {platform.release()} {platform.machine()}"))
+    place = where()
+    in_browser = place == "JupyterLite (Pyodide)"
+    items.append(Item("Runs in", place, not in_browser,
+                      "a Python inside the web page cannot start threads or processes: use Binder, "
+                      "a JupyterHub or your own computer" if in_browser else ""))
+    missing = [name for name, found in linux_only_calls().items() if not found]
+    items.append(Item("Linux-only calls", "all available" if not missing else "missing: " + ", ".join(missing), True,
+                      "a lesson that needs one says so" if missing else ""))
     for name in COURSE_PACKAGES:
         found = package_version(name)
         items.append(
