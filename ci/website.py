@@ -145,6 +145,8 @@ def rewrite_links(markdown: str, where: str, pages: set[str], repo: str | None) 
         if resolved is None:
             return match.group(0)
         if resolved in pages:
+            if resolved == "README.md":  # the home page
+                path = path[: -len("README.md")] + "index.md"
             fixed = path + (f"#{github_slug(anchor)}" if anchor else "")
             return f"{match.group(1)}{fixed}{match.group(3)}"
         if repo is None:
@@ -203,7 +205,7 @@ def stage(root: Path = ROOT, out: Path = BUILD / "site-src") -> list[str]:
             dst.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
         else:
             dst.write_text(rewrite_links(src.read_text(), rel, pages, repo))
-    home = rewrite_links((root / "README.md").read_text(), "README.md", pages, repo).replace("](README.md", "](index.md")
+    home = rewrite_links((root / "README.md").read_text(), "README.md", pages, repo)
     # the hidden tables of contents give the sidebar and previous/next; the README's own contents
     # block (written by ci/nav.py from the same lists) is what a reader sees on the home page
     trees = "\n".join(toctree(caption, [p.relative_to(root).as_posix() for p in paths]) for caption, paths in toc)
@@ -330,6 +332,26 @@ def missing_alt(site: Path) -> list[str]:
     return problems
 
 
+def missing_features(site: Path, root: Path = ROOT) -> list[str]:
+    """Every lesson with a solution shows a "Show solution" dropdown; every one with a widget
+    shows the live-kernel note with its launch link; no page of solutions/ was built."""
+    problems = [f"{p.relative_to(site)} is on the site" for p in site.rglob("*") if "solutions" in p.parts]
+    for path in nav.lessons(root) + nav.labs(root):
+        rel = path.relative_to(root).with_suffix(".html")
+        page = site / rel
+        if not page.exists():
+            problems.append(f"{rel} was not built")
+            continue
+        built, nb = page.read_text(), json.loads(path.read_text())
+        cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        if any(is_tagged(c, "solution") for c in cells) and "Show solution" not in built:
+            problems.append(f"{rel}: its solutions are not collapsed dropdowns")
+        if any(WIDGET_MIME in o.get("data", {}) for c in cells for o in c.get("outputs", [])) and (
+                "Needs a live kernel" not in built):
+            problems.append(f"{rel}: its widgets have no live-kernel note")
+    return problems
+
+
 # ---------------------------------------------------------------- build
 
 
@@ -349,7 +371,7 @@ def build(root: Path = ROOT, out: Path = BUILD / "site", keep_going: bool = Fals
     if code:
         print(f"[site] sphinx-build failed (exit code {code}); warnings are errors")
         return code
-    problems = broken_links(out) + leaked_answers(out, root) + missing_alt(out)
+    problems = broken_links(out) + leaked_answers(out, root) + missing_alt(out) + missing_features(out, root)
     for problem in problems:
         print(f"[site] {problem}")
     pages = len(list(out.rglob("*.html")))
