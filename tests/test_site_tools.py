@@ -242,3 +242,28 @@ def test_post_build_writes_the_jupyterlab_settings(tmp_path):
     assert subprocess.run(["bash", str(ROOT / "postBuild")], env=env).returncode == 0
     settings = json.loads((tmp_path / "share" / "jupyter" / "lab" / "settings" / "overrides.json").read_text())
     assert settings["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
+
+
+# ---------------------------------------------------------------- browser checks' helpers (ci/browser_site.py)
+
+
+def test_site_is_served_on_loopback_while_the_block_runs(tmp_path):
+    import urllib.request
+
+    import browser_site
+
+    (tmp_path / "index.html").write_text("<p>hello</p>")
+    with browser_site.served(tmp_path) as base:
+        assert base.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(f"{base}/index.html", timeout=10) as response:
+            assert response.read() == b"<p>hello</p>"
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{base}/index.html", timeout=2)
+
+
+def test_slides_expected_from_the_metadata_nav_writes():
+    import browser_site
+
+    nb = json.loads((ROOT / browser_site.SLIDES).read_text())
+    assert browser_site.slide_count(nb) >= 3
+    assert browser_site.nav_title(nb) == "00 · Start here"
