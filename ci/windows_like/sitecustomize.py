@@ -29,7 +29,8 @@ import sysconfig
 
 os.environ["COURSE_WINDOWS_LIKE"] = "1"
 
-_STDLIB = tuple({sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]})
+# the standard library's folder (in a venv, sysconfig's "platstdlib" is the venv, site-packages included)
+_STDLIB = tuple({os.path.dirname(os.__file__) + os.sep, sysconfig.get_paths()["stdlib"] + os.sep})
 _THREADLAB = os.sep + "threadlab" + os.sep
 
 
@@ -38,7 +39,8 @@ def _course_code_called(depth: int = 2) -> bool:
     frame = sys._getframe(depth)
     while frame is not None:
         name = frame.f_code.co_filename
-        if not (name.startswith(_STDLIB) or name.startswith("<frozen") or name == __file__):
+        stdlib = name.startswith(_STDLIB) and "site-packages" not in name
+        if not (stdlib or name.startswith("<frozen") or name == __file__):
             return "ipykernel_" in name or name.startswith("<ipython-input") or _THREADLAB in name
         frame = frame.f_back
     return False
