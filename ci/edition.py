@@ -65,10 +65,15 @@ def kept(rel: str) -> bool:
             and not any(rel.startswith(d) for d in DROP))
 
 
-def without_solutions(text: str) -> str:
-    """A notebook's JSON with its cells tagged ``solution`` removed."""
+def without_solutions(text: str, rel: str = "", files: set[str] | None = None, repo: str = "") -> str:
+    """A notebook's JSON with its cells tagged ``solution`` removed; with ``files`` (what the
+    edition holds), links to anything else (the teachers' pages, solutions/) go to the full course."""
     nb = json.loads(text)
     nb["cells"] = [c for c in nb["cells"] if "solution" not in c.get("metadata", {}).get("tags", [])]
+    if files is not None:
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "markdown":
+                cell["source"] = website.rewrite_links(website.text_of(cell["source"]), rel, files, repo or None)
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
@@ -93,13 +98,12 @@ def write(out: Path, root: Path = ROOT, repo: str = "") -> list[str]:
     if out.resolve().is_relative_to(root.resolve()):
         raise ValueError(f"{out} is inside the course: give a folder outside it")
     written = []
-    for rel in tracked_files(root):
-        if not kept(rel):
-            continue
+    files = [rel for rel in tracked_files(root) if kept(rel)]
+    for rel in files:
         src, dst = root / rel, out / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
-        if rel.startswith("notebooks/") and rel.endswith(".ipynb"):
-            dst.write_text(without_solutions(src.read_text()))
+        if rel.endswith(".ipynb"):
+            dst.write_text(without_solutions(src.read_text(), rel, {*files, "README.md"}, repo))
         else:
             shutil.copy2(src, dst)
         written.append(rel)

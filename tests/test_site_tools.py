@@ -267,3 +267,11 @@ def test_slides_expected_from_the_metadata_nav_writes():
     nb = json.loads((ROOT / browser_site.SLIDES).read_text())
     assert browser_site.slide_count(nb) >= 3
     assert browser_site.nav_title(nb) == "00 · Start here"
+
+
+def test_edition_links_what_it_leaves_out_to_the_full_course(tmp_path):
+    out = tmp_path / "edition"
+    edition.write(out, ROOT, REPO)
+    start = (out / "notebooks" / "00-start-here.ipynb").read_text()
+    assert "](../docs/grading.md)" not in start and f"]({REPO}/blob/HEAD/docs/grading.md)" in start
+    assert "](01-why-concurrency.ipynb)" in start  # links inside the edition stay
