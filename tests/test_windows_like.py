@@ -91,3 +91,23 @@ def test_runner_reports_a_cell_that_needs_linux(tmp_path):
     nbformat.write(nb, path)
     _, problems = windows_like.run(path, timeout=60)
     assert len(problems) == 1 and problems[0].startswith("cell 1 ('os.fork'): AttributeError")
+
+
+TRACED = r'''
+import json, os, sys, threading
+names = set()
+def tracer(frame, event, arg):
+    names.add(frame.f_code.co_filename)
+sys.settrace(tracer)
+hasattr(os, "fork"); os.path.exists("/etc"); open(__file__ if False else "/dev/null").close()
+threading.Thread(target=lambda: None).start()
+sys.settrace(None)
+print(json.dumps(sorted(names)))
+'''
+
+
+def test_the_hook_looks_like_library_code_to_a_tracer():
+    # lab 6 slows every line outside the libraries with a tracer: the hook must not be slowed too
+    names = run_python(TRACED, "/tmp/ipykernel_1/cell.py", windows=True)
+    assert "<frozen windows_like>" in names
+    assert not [n for n in names if "windows_like" in n and not n.startswith("<frozen")], names
