@@ -2,11 +2,12 @@
 
     python ci/windows_like.py [NOTEBOOK ...]     every lesson and lab solution by default
 
-Each notebook runs top to bottom in a fresh kernel (on a copy: nothing is stored) whose Python has
-the Linux-only calls removed by ``ci/windows_like/sitecustomize.py`` (no fork, no /proc, no ps, no
-sched_setaffinity, spawn the only start method; see that file). The report lists, per notebook,
-the cells that raised and what they raised. Other tools use :func:`kernel_env` (the soak tool:
-``python3 ci/course.py soak NOTEBOOK --windows-like``) to give a kernel the same environment.
+Each notebook runs top to bottom in a fresh kernel (in memory: nothing is stored) whose Python has
+the Linux-only calls removed by ``ci/windows_like/`` (no fork, no /proc, no ps, no
+sched_setaffinity, spawn the only start method; ``_windows_like_hook.py`` there lists them all).
+The report lists, per notebook, the cells that raised and what they raised. Another tool (the soak)
+gives a kernel the same environment with :func:`kernel_env`:
+``NotebookClient(nb, ...).execute(env=windows_like.kernel_env())``.
 """
 
 from __future__ import annotations
