@@ -38,6 +38,12 @@ except ValueError:
     seen["fork_context"] = "ValueError"
 import psutil  # the course's code calls psutil, which reads /proc itself (it has its own Windows code)
 seen["psutil"] = psutil.Process().num_threads() >= 1
+import time
+sleeper = multiprocessing.get_context().Process(target=time.sleep, args=(30,))
+sleeper.start()
+sleeper.kill()  # the standard library keeps its own names (SIGKILL here; TerminateProcess on Windows)
+sleeper.join(10)
+seen["killed"] = sleeper.exitcode is not None
 with multiprocessing.get_context().Pool(1) as pool:
     seen["spawned"] = pool.map(abs, [-3])
 print(json.dumps(seen))
@@ -67,7 +73,7 @@ def test_course_code_sees_windows():
     assert seen["methods"] == ["spawn"] and seen["fork_context"] == "ValueError"
     assert seen["proc_exists"] is False and "no /proc" in seen["open_proc"]
     assert seen["ps"] == "missing" and seen["flag"] == "1"
-    assert seen["spawned"] == [3] and seen["psutil"] is True
+    assert seen["spawned"] == [3] and seen["psutil"] is True and seen["killed"] is True
 
 
 @pytest.mark.timeout(120)

@@ -7,14 +7,14 @@ included, has:
 
 - multiprocessing with one start method, ``spawn`` (``get_context("fork")`` raises ValueError),
   for everyone;
-- for the course's own code (a notebook cell, or ``threadlab``, and the standard library it
-  calls): no ``os.fork``, ``os.forkpty``, ``os.register_at_fork``, ``os.sched_setaffinity``,
-  ``os.sched_getaffinity``, ``os.setsid``, ``os.getpgid``, ``os.killpg``, ``os.getloadavg``
-  (``hasattr(os, "fork")`` is False); no ``signal.SIGKILL``, ``SIGUSR1``, ``SIGUSR2``,
-  ``SIGALRM``, ``signal.alarm``, ``signal.setitimer``; no ``/proc`` (opening, listing or
-  stat-ing a path under it raises ``FileNotFoundError``) and no ``ps`` program.
-  Other code (ipykernel, pyzmq, psutil: they have Windows code of their own) still sees all of
-  it, so the kernel itself keeps working;
+- for the course's own code (a notebook cell, or ``threadlab``): no ``os.fork``,
+  ``os.forkpty``, ``os.register_at_fork``, ``os.sched_setaffinity``, ``os.sched_getaffinity``,
+  ``os.setsid``, ``os.getpgid``, ``os.killpg``, ``os.getloadavg`` (``hasattr(os, "fork")`` is
+  False); no ``signal.SIGKILL``, ``SIGUSR1``, ``SIGUSR2``, ``SIGALRM``, ``signal.alarm``,
+  ``signal.setitimer``; no ``/proc`` (opening, listing or stat-ing a path under it, also through
+  pathlib or os.path, raises ``FileNotFoundError``) and no ``ps`` program (also through
+  subprocess). Other code (the standard library's own Linux code, ipykernel, psutil: on Windows
+  they run Windows code of their own) still sees all of it, so the kernel itself keeps working;
 - ``COURSE_WINDOWS_LIKE=1`` in ``os.environ``, so a report can say the run was Windows-like.
 
 ``sys.platform`` stays ``"linux"``: lessons should test for what they need (``hasattr(os, "fork")``,
@@ -35,16 +35,31 @@ _STDLIB = tuple({os.path.dirname(os.__file__) + os.sep, sysconfig.get_paths()["s
 _THREADLAB = os.sep + "threadlab" + os.sep
 
 
+def _is_course(name: str) -> bool:
+    return "ipykernel_" in name or name.startswith("<ipython-input") or _THREADLAB in name
+
+
 def _course_code_called(depth: int = 2) -> bool:
-    """True when the nearest caller outside the standard library is a notebook cell or threadlab."""
+    """True when the nearest caller outside the standard library is a notebook cell or threadlab.
+
+    For paths (/proc) and programs (ps): the standard library opening a file or starting a program
+    for the course's code (pathlib, os.path, subprocess) acts for it."""
     frame = sys._getframe(depth)
     while frame is not None:
         name = frame.f_code.co_filename
         stdlib = name.startswith(_STDLIB) and "site-packages" not in name
         if not (stdlib or name.startswith("<frozen")):  # this hook runs as "<frozen windows_like>"
-            return "ipykernel_" in name or name.startswith("<ipython-input") or _THREADLAB in name
+            return _is_course(name)
         frame = frame.f_back
     return False
+
+
+def _course_code_asked(depth: int = 2) -> bool:
+    """True when the code asking for a hidden name is itself a notebook cell or threadlab.
+
+    The standard library's own Linux code keeps its names: on Windows it would run its Windows
+    code instead (multiprocessing kills a process with TerminateProcess there, not SIGKILL)."""
+    return _is_course(sys._getframe(depth).f_code.co_filename)
 
 
 def _is_proc(path) -> bool:
@@ -86,7 +101,7 @@ def _hide(module, names) -> None:
         delattr(module, name)
 
     def __getattr__(name):
-        if name in hidden and not _course_code_called():
+        if name in hidden and not _course_code_asked():
             return hidden[name]
         suffix = " (a Windows-like run)" if name in hidden else ""
         raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}{suffix}")
