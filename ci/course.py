@@ -10,6 +10,8 @@
     python3 ci/course.py mutants [NN ...]      the mutation suite: do the checks catch realistic wrong answers?
     python3 ci/course.py nav                   regenerate contents and previous/next links
     python3 ci/course.py doctor                the environment report
+    python3 ci/course.py site                  build the website into build/site (from stored outputs)
+    python3 ci/course.py edition OUT           write the class edition (no answers) into OUT
 
 The first call creates ``.venv`` and installs ``requirements.txt`` into it; later calls
 reinstall only when ``requirements.txt`` or ``pyproject.toml`` changed.
@@ -205,6 +207,24 @@ def run_together(steps: list[tuple[str, list]], env: dict) -> list[tuple[float, 
     return results
 
 
+def ensure_site_requirements() -> None:
+    """The website's packages (Sphinx, myst-nb, sphinx-book-theme), once; learners do not need them."""
+    stamp = VENV / ".course-site-installed"
+    wanted = (ROOT / "ci" / "requirements-site.txt").read_text()
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    say("installing ci/requirements-site.txt into .venv (once)")
+    code = run(PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", "ci/requirements-site.txt")
+    if code:
+        sys.exit(f"pip install failed with exit code {code}")
+    stamp.write_text(wanted)
+
+
+def cmd_site(args: list[str]) -> int:
+    ensure_site_requirements()
+    return run(PYTHON, "ci/website.py", *args)
+
+
 def cmd_test(args: list[str]) -> int:
     """Every check. The quick static checks run first, in order, and stop at the first failure; then
     the unit tests and the browser suite run side by side.
@@ -222,9 +242,11 @@ def cmd_test(args: list[str]) -> int:
         ("navigation and contents up to date", [PYTHON, "ci/nav.py", "--check"]),
         ("notebooks stored from one clean run, in the course style", [PYTHON, "ci/nbcheck.py"]),
         ("learner labs generated from solutions/ and up to date", [PYTHON, "ci/labs.py", "--check"]),
+        ("website builds (warnings are errors), links and answers checked", [PYTHON, "ci/website.py"]),
     ]
     slow = [("pytest: unit tests, lab checks and grader" + ("" if browser else ", every notebook under nbval"),
              [PYTHON, "-m", "pytest", "-n", "2", "--dist", "loadfile", "-q", *targets])]
+    ensure_site_requirements()
     ensure_debian_packages({"/usr/bin/bwrap": "bubblewrap", **({"/usr/bin/chromium": "chromium"} if browser else {})})
     if browser:
         ensure_browser_requirements()
@@ -264,6 +286,8 @@ def main(argv: list[str]) -> int:
         "nav": lambda a: run(PYTHON, "ci/nav.py", *a),
         "labs": lambda a: run(PYTHON, "ci/labs.py", "generate", *a, env=jupyter_env()),
         "doctor": lambda a: run(PYTHON, "-m", "threadlab", "doctor"),
+        "site": cmd_site,
+        "edition": lambda a: run(PYTHON, "ci/edition.py", *a),
     }
     if command not in commands:
         print(__doc__)
