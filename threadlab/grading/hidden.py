@@ -169,7 +169,7 @@ def filter_text(text: str, reference: Reference, detail: str) -> str:
         if skipping and plain.startswith("    "):
             continue  # details (thread stacks, lock owners) under a hidden test's verdict
         skipping = False
-        if any(q in plain.strip() for q in quoted):
+        if BEGIN in plain or END in plain or any(q in plain.strip() for q in quoted):
             dropped += 1
             continue
         m = _VERDICT.match(plain)
