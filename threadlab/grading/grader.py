@@ -554,9 +554,8 @@ def render_feedback(safe_nb, lab: str, sid: str, db_url: str, result: dict | Non
     resources = {"nbgrader": {"notebook": lab, "assignment": lab, "student": sid, "db_url": db_url},
                  "inlining": dict(_FEEDBACK["inlining"]), "metadata": {"name": lab}}
     nb, resources = GetGrades().preprocess(nb, resources)
-    if result and result.get("late_penalty"):
+    if result and result.get("late_penalty"):  # shown under the score, as nbgrader's own feedback pages do
         resources["nbgrader"]["late_penalty"] = result["late_penalty"]
-        resources["nbgrader"]["score"] = max(0.0, resources["nbgrader"]["score"] - result["late_penalty"])
     html, _ = exporter.from_notebook_node(nb, resources)
     return html
 
