@@ -121,3 +121,24 @@ def test_others_can_read_follows_every_folder(tmp_path):
     os.chmod(tmp_path / "a", 0o700)
     assert not sandbox.others_can_read(str(tmp_path / "a" / "b" / "lab.ipynb"))
     assert sandbox.others_can_read("/etc/hostname") or not os.path.exists("/etc/hostname")
+
+
+def test_bwrap_works_through_a_symlinked_venv_and_from_another_checkout(tmp_path):
+    """The two set-ups in which the kernel used to fail to start inside bubblewrap (and grading fell to none)."""
+    import shutil
+    import subprocess
+    import sys
+
+    if not sandbox.probe_bwrap()[0]:
+        pytest.skip("bubblewrap not usable here")
+    link = tmp_path / "venv-link"
+    link.symlink_to(sys.prefix)
+    checkout = tmp_path / "checkout"
+    shutil.copytree(os.path.dirname(os.path.dirname(sandbox.__file__)), checkout / "threadlab",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    code = ("import sys; sys.path.insert(0, '')\nfrom threadlab.grading import sandbox\n"
+            "ok, detail = sandbox.probe_bwrap(); print(ok, detail)")
+    out = subprocess.run([str(link / "bin" / "python"), "-c", code], cwd=checkout, capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.startswith("True"), out.stdout + out.stderr
+    assert f"threadlab at {checkout / 'threadlab' / '__init__.py'}" in out.stdout  # the grader's copy, not the venv's

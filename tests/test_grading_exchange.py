@@ -162,6 +162,16 @@ def test_a_class_on_the_exchange_gets_feedback_without_hidden_tests(tmp_path, mo
     # the gradebook's score for bob: manual 1 for ex1 (overrides the auto 3) + 2 for ex2, minus 1 late = 2
     assert (rows["bob"]["raw_score"], rows["bob"]["score"]) == ("3", "2")
 
+    # formgrader (JupyterLab started in the grading folder) sees a released lab with both submissions
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(out)).load_config()
+    config.CourseDirectory.root = str(out)
+    summary = NbGraderAPI(CourseDirectory(config=config), config=config).get_assignment(LAB)
+    assert (summary["status"], summary["num_submissions"]) == ("released", 2)
+
     # feedback goes back through nbgrader's own exchange; each student fetches theirs
     nbgrader(tmp_path, "teacher", out, "release_feedback", LAB)
     for who, score in (("alice", "5.0"), ("bob", "5.0")):
