@@ -755,8 +755,8 @@ def nbgrader_config_text(settings: Settings) -> str:
 # nbgrader commands run here (formgrader in JupyterLab started here, generate_feedback, release_feedback,
 # export, even autograde) read it. Keep it: it is what stops them from putting hidden tests into feedback.
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, GetGrades, IgnorePattern,
-                                    LimitOutput, SaveAutoGrades)
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, Execute,
+                                    GetGrades, IgnorePattern, LimitOutput, OverwriteKernelspec, SaveAutoGrades)
 
 from threadlab.grading.execute import QuietOverwriteCells
 from threadlab.grading.hidden import HideHiddenTests
@@ -767,13 +767,10 @@ c.CourseDirectory.course_id = {settings.course!r}
 # feedback pages are made from notebooks with the hidden tests cut out, and cut them out again here
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
 # an nbgrader autograde run here (not sandboxed: prefer python -m threadlab grade) leaves no hidden test behind
-c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-                                       AssignLatePenalties, CheckCellMetadata, HideHiddenTests]
-c.Autograde.sanitize_preprocessors = []  # the defaults, with a quiet OverwriteCells (set below)
-from nbgrader.preprocessors import ClearOutput, DeduplicateIds, OverwriteKernelspec  # noqa: E402
-
 c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, QuietOverwriteCells,
                                       CheckCellMetadata]
+c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+                                       AssignLatePenalties, CheckCellMetadata, HideHiddenTests]
 """
 
 
