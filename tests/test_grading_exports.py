@@ -62,6 +62,7 @@ def test_canvas_csv_has_canvas_identity_columns_then_one_column_per_lab(graded_f
     assert rows[3][-1] == ""  # carol submitted nothing: Canvas leaves her grade as it is
     assert warnings == [f"mallory ({LAB}) is not in the roster: left out"]
     text, _ = exports.lms_csv("canvas", [graded_folder], path, missing_zero=True)
+    assert os.stat(graded_folder).st_mode & 0o777 == 0o700  # a grading folder holds hidden tests: the teacher's only
     assert list(csv.reader(io.StringIO(text)))[3][-1] == "0"
 
 

@@ -774,11 +774,12 @@ c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPrep
 """
 
 
-def _prepare_out(out: str, lab: str, template: str, settings: Settings | None = None) -> None:
+def _prepare_out(out: str, lab: str, template: str, settings: Settings | None = None, echo=print) -> None:
     from nbgrader.api import Gradebook, MissingEntry
 
     settings = settings or Settings()
-    os.makedirs(out, exist_ok=True)
+    if not os.path.isdir(out):  # it will hold hidden tests (source/, gradebook.db, teacher/): the teacher's only
+        os.makedirs(out, mode=0o700)
     src = os.path.join(template, "source", lab, lab + ".ipynb")
     digest = hashlib.sha256(open(src, "rb").read()).hexdigest()
     stamp = os.path.join(out, "source", lab, ".sha256")
@@ -810,6 +811,9 @@ def _prepare_out(out: str, lab: str, template: str, settings: Settings | None = 
     config = os.path.join(out, "nbgrader_config.py")
     if not os.path.exists(config) or open(config).read().startswith(CONFIG_HEADER):
         _atomic_write(config, nbgrader_config_text(settings))
+    else:
+        echo(f"warning: {config} is your own file and was left alone: nbgrader's generate_feedback run there shows "
+             "hidden tests unless it sets c.GenerateFeedback.preprocessors as the grader's own file does")
 
 
 def write_csv(out: str, course: str = COURSE) -> str:
@@ -887,7 +891,7 @@ def grade_class(lab: str, submissions: list[str], out: str, source: str | None =
     with tempfile.TemporaryDirectory(prefix="threadlab-grading-") as workdir:
         os.chmod(workdir, 0o711)
         template = prepare_template(lab, source, workdir, settings.course)
-        _prepare_out(out, lab, template, settings)
+        _prepare_out(out, lab, template, settings, echo)
         _atomic_write(marker, f"pid {os.getpid()} started {_dt.datetime.now(_dt.timezone.utc).isoformat()}\n")
         grades_csv = os.path.join(out, GRADES_CSV)
         if os.path.exists(grades_csv):
