@@ -100,7 +100,7 @@ def submission_time(nb_path: str) -> tuple[_dt.datetime, str]:
         except (OSError, ValueError) as exc:
             mtime = _dt.datetime.fromtimestamp(os.path.getmtime(nb_path), UTC)
             return mtime, f"file time (timestamp.txt unreadable: {exc})"
-    return _dt.datetime.fromtimestamp(os.path.getmtime(nb_path), UTC), "file time (no timestamp.txt from nbgrader collect)"
+    return _dt.datetime.fromtimestamp(os.path.getmtime(nb_path), UTC), "file time (no timestamp.txt)"
 
 
 def duration(seconds: float) -> str:
