@@ -85,6 +85,11 @@ def test_run_autograder_grades_a_good_and_a_hostile_submission(autograder, tmp_p
     assert '"verdict": "ok: full marks"' in stdout  # the instructor's view (stdout) has the verdict
     assert stat.S_IMODE(os.stat(root / "source").st_mode) == 0o700  # the hidden tests: root only
 
+    wrong, _, _ = grade_locally(autograder, tmp_path / "wrong", subs.student_version(
+        {"ex1-solution": "def count_with_threads(n_threads, n):\n    return n"}))
+    assert [t["score"] for t in wrong["tests"] if t["max_score"]] == [0, 2]
+    assert wrong["tests"][1]["output"].startswith("AssertionError: two threads x 100 increments: expected 200")
+
     hostile = subs.student_version({"ex1-solution": SNOOP})
     bad, stdout, _ = grade_locally(autograder, tmp_path / "hostile", hostile)
     scores = [t["score"] for t in bad["tests"] if t["max_score"]]

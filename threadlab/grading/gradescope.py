@@ -130,16 +130,21 @@ def checker_lines(text: str, title: str | None = None) -> str:
     return "\n".join(kept)
 
 
-def _cell_output(cell) -> str:
-    parts = []
+def _cell_output(cell, title: str | None, with_error: bool) -> str:
+    """The checker's lines of a check cell's output; with ``with_error``, the error that scored it 0 (its first
+    300 characters: the exception's message can be the student's own text)."""
+    parts, errors = [], []
     for out in cell.get("outputs", []):
         if out.get("output_type") == "stream":
             parts.append(out.get("text", ""))
         elif out.get("output_type") == "error":
-            parts.append(f"{out.get('ename', 'Error')}: {out.get('evalue', '')}\n")
+            errors.append(f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"[:300])
         elif "data" in out and "text/plain" in out["data"]:
             parts.append(str(out["data"]["text/plain"]) + "\n")
-    return "".join(parts)
+    text = checker_lines("".join(parts), title)
+    if with_error and errors:
+        text = (text + "\n" if text else "") + errors[0].splitlines()[0]
+    return text
 
 
 def _check_title(source: str, grade_id: str) -> str:
@@ -162,9 +167,9 @@ def results_json(result: dict, teacher_nb, reference_nb, detail: str) -> dict:
         gid = check["grade_id"]
         title = _check_title(ref_cells[gid].source, gid) if gid in ref_cells else gid
         has_hidden = bool(gid in ref_cells and hidden.regions(ref_cells[gid].source))
-        output = checker_lines(_cell_output(cells[gid]), title) if gid in cells else f"{gid}: {check['status']}"
+        output = _cell_output(cells[gid], title, True) if gid in cells else f"{gid}: {check['status']}"
         if has_hidden:
-            visible = checker_lines(_cell_output(visible_cells[gid]), title) if gid in visible_cells else ""
+            visible = _cell_output(visible_cells[gid], title, False) if gid in visible_cells else ""
             tests.append({"name": f"{title} (visible checks)", "number": f"{number}.0", "score": 0, "max_score": 0,
                           "output": visible, "visibility": "visible"})
         tests.append({"name": title, "number": f"{number}.1" if has_hidden else f"{number}", "score": check["points"],
