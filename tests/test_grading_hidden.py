@@ -178,3 +178,16 @@ def test_a_failed_hidden_assert_message_is_withheld():
                    traceback=["AssertionError: hidden: eight spenders"])])
     hidden.hide(new_notebook(cells=[cell]), reference)
     assert "eight spenders" not in str(cell.outputs)
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[os.path.basename(p) for p in SOLUTIONS])
+def test_a_full_marks_feedback_keeps_every_verdict_line_of_the_real_labs(path):
+    """The reference's own stored run stands in for a full-marks submission: hiding the hidden tests drops no
+    verdict (a hidden test's name may quote its code, as lab 3's "`with sem:` acquires ..." does)."""
+    nb = nbformat.read(path, as_version=4)
+    reference = hidden.Reference.from_notebook(nb)
+    safe = hidden.hide(nbformat.from_dict(nb), reference, "names")
+    lines = [line for c in nb.cells if c.cell_type == "code" for o in c.outputs for line in o.get("text", "").splitlines()]
+    kept = [line for c in safe.cells if c.cell_type == "code" for o in c.outputs for line in o.get("text", "").splitlines()]
+    assert kept == lines and any(reference.matches_name(line[2:]) for line in kept if line.startswith("✔ "))
+    assert not [c for c in safe.cells if c.cell_type == "code" and "HIDDEN TESTS" in c.source]

@@ -163,33 +163,38 @@ def _locate_verdict(rest_line: str, reference: Reference):
 def filter_text(text: str, reference: Reference, detail: str) -> str:
     """Output text with hidden tests' verdict lines shown as ``detail`` says and lines quoting hidden code removed."""
     quoted = reference.lines
+
+    def quotes_hidden(plain):
+        return BEGIN in plain or END in plain or any(q in plain.strip() for q in quoted)
+
     kept, dropped, skipping = [], 0, False
     for raw in text.splitlines(keepends=True):
         plain = _ANSI.sub("", raw).rstrip("\n")
+        newline = "\n" if raw.endswith("\n") else ""
         if skipping and plain.startswith("    "):
             continue  # details (thread stacks, lock owners) under a hidden test's verdict
         skipping = False
-        if BEGIN in plain or END in plain or any(q in plain.strip() for q in quoted):
+        m = _VERDICT.match(plain)
+        found = None
+        if m and m.group("mark") == "✔" and reference.matches_name(m.group("rest")):
+            found = (m.group("rest"), "passed", "")
+        elif m and m.group("mark") == "✘":
+            found = _locate_verdict(m.group("rest"), reference)
+        if found is not None:  # a hidden test's verdict: rebuilt from its name, never copied through
+            name, status, message = found
+            skipping = detail != "full"
+            if detail == "none":
+                continue
+            if status == "passed":
+                kept.append(f"✔ {name}{newline}")
+            elif detail == "full" and not quotes_hidden(message):
+                kept.append(f"✘ {name}: {status}{' - ' + message if message else ''}{newline}")
+            else:
+                kept.append(f"✘ {name}: {status} (hidden test: {WITHHELD}){newline}")
+            continue
+        if quotes_hidden(plain):
             dropped += 1
             continue
-        m = _VERDICT.match(plain)
-        if m and detail != "full":
-            hidden = None
-            if m.group("mark") == "✔" and reference.matches_name(m.group("rest")):
-                hidden = (m.group("rest"), "passed", "")
-            elif m.group("mark") == "✘":
-                hidden = _locate_verdict(m.group("rest"), reference)
-            if hidden is not None:
-                name, status, message = hidden
-                skipping = True
-                if detail == "none":
-                    continue
-                newline = "\n" if raw.endswith("\n") else ""
-                if status == "passed":
-                    kept.append(f"✔ {name}{newline}")
-                else:
-                    kept.append(f"✘ {name}: {status} (hidden test: {WITHHELD}){newline}")
-                continue
         kept.append(raw)
     if dropped:
         kept.append(f"[{dropped} line(s) quoting hidden tests removed]\n")
