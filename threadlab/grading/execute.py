@@ -22,7 +22,7 @@ from nbgrader.preprocessors import Execute, OverwriteCells
 from traitlets import Float, Integer
 
 STOPPED = "GradingStopped"
-#: what the kernel prints once when its own output cap is reached (threadlab.grading.launcher.CappedOutStream)
+#: what the kernel prints once when its own output cap is reached (threadlab.grading.kernel_output)
 KERNEL_OUTPUT_NOTE = "[grader: the kernel's output limit was reached"
 #: after a cell timed out, this many processes of the submission's user count as a fork bomb even
 #: below the process limit (a loaded machine forks slowly); a kernel and its helpers are a handful
@@ -187,7 +187,7 @@ class GradingExecute(Execute):
     def output(self, outs, msg, display_id, cell_index):
         text = msg.get("content", {}).get("text", "")
         if isinstance(text, str) and KERNEL_OUTPUT_NOTE in text and not getattr(self, "_output_noted", False):
-            self._output_noted = True  # the kernel capped its own output (threadlab.grading.launcher)
+            self._output_noted = True  # the kernel capped its own output (threadlab.grading.kernel_output)
             self.events.append({"cell": cell_index, "kind": "output-truncated",
                                 "detail": f"output beyond {self.output_limit} bytes dropped"})
         size = _text_size(msg)

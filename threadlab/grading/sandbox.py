@@ -1,6 +1,8 @@
 """How a student's kernel is confined: OS resource limits, a scratch folder, and (when possible) a sandbox.
 
-Isolation levels, best first (``detect_isolation`` picks the best that works on this machine):
+Isolation levels, best first. ``detect_isolation("auto")`` picks bwrap when it works, ``uid`` only when the
+hidden tests are not readable by other users, and otherwise refuses (:class:`IsolationError`): ``none`` is
+used only when asked for.
 
 ``bwrap``
     bubblewrap builds a new mount, pid, network, IPC and UTS namespace for the kernel. The kernel
@@ -16,9 +18,9 @@ Isolation levels, best first (``detect_isolation`` picks the best that works on 
     such a uid can run): it cannot write the gradebook or read files readable only by the grading
     user, and ``RLIMIT_NPROC`` works. Files readable by everyone stay readable.
 ``none``
-    No OS isolation: the kernel runs as the grading user in a scratch folder with resource limits,
-    in its own session; leftover processes are found by session id and killed. The grader says so
-    loudly: the submission could read whatever the grading user can read.
+    No OS isolation (``--isolation none`` only): the kernel runs as the grading user in a scratch folder
+    with resource limits, in its own session; leftover processes are found and killed. The submission
+    could read whatever the grading user can read, hidden tests included.
 """
 
 from __future__ import annotations
