@@ -266,6 +266,14 @@ KINDS = {
 }
 
 
+def isolation_for_tests() -> str:
+    """``auto`` where bubblewrap works, else ``none``, asked for explicitly: the grader never falls to it by
+    itself, and a machine without bubblewrap still runs the grader's tests (the isolation tests skip there)."""
+    from threadlab.grading import sandbox
+
+    return "auto" if sandbox.probe_bwrap()[0] else "none"
+
+
 def write_submission(kind, path):
     answers = KINDS[kind][0]
     if answers == "malformed":
