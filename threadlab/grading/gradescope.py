@@ -44,9 +44,16 @@ SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, while it builds the autograder's image.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
 apt-get install -y python3 python3-venv python3-pip
+# the course needs Python 3.11 or newer; Ubuntu 22.04's python3 is 3.10, its python3.11 package is 3.11
+PY=python3
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    apt-get install -y python3.11 python3.11-venv
+    PY=python3.11
+fi
 apt-get install -y bubblewrap || echo "no bubblewrap: the student's kernel will run as an unprivileged uid"
-python3 -m venv {venv}
+"$PY" -m venv {venv}
 {venv}/bin/pip install --disable-pip-version-check -q -r /autograder/source/requirements.txt
 {venv}/bin/pip install --disable-pip-version-check -q /autograder/source/package
 chmod -R a+rX {venv}
@@ -69,7 +76,7 @@ build-backend = "setuptools.build_meta"
 [project]
 name = "threadlab"
 version = "1.0.0"
-requires-python = ">=3.10"
+requires-python = ">=3.11"
 
 [tool.setuptools.packages.find]
 include = ["threadlab*"]
