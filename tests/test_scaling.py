@@ -78,3 +78,35 @@ def test_plot_scaling_names_the_workers_in_plain_english():
     result.rows = [Row(1, 1.0, 1.0, 1.0), Row(2, 0.5, 2.0, 2.0)]
     (ax,) = plot_scaling(result).axes
     assert ax.get_xlabel() == "processes" and ax.lines[1].get_label() == "measured (processes)"
+
+
+def test_time_copies_times_one_job_alone_and_copies_on_the_pool():
+    from concurrent.futures import ProcessPoolExecutor
+
+    from threadlab.scaling import time_copies
+
+    with ProcessPoolExecutor(2) as pool:
+        alone, together = time_copies(pool, (0, 5000), 2)
+    assert alone > 0 and together > 0
+
+
+def test_time_copies_keeps_the_best_of_its_tries(monkeypatch):
+    """One burst of load (a slow first try) must not shrink the measured capacity."""
+    import time
+
+    import threadlab.workers
+    from threadlab.scaling import time_copies
+
+    delays = iter([0.2, 0.01, 0.01])
+    monkeypatch.setattr(threadlab.workers, "count_primes", lambda job: time.sleep(next(delays)))
+
+    class Pool:
+        slow = iter([0.3, 0.01, 0.02])
+
+        def map(self, fn, jobs):
+            time.sleep(next(self.slow))
+            return [0 for _ in jobs]
+
+    alone, together = time_copies(Pool(), (0, 10), 2, repeat=3)
+    assert 0.01 <= alone < 0.1 and 0.01 <= together < 0.1
+

@@ -160,3 +160,26 @@ def plot_scaling(result: Scaling, title: str = "", ax=None, label: str | None = 
     if title:
         ax.set_title(title)
     return fig
+
+
+def time_copies(pool: Executor, job, copies: int, repeat: int = 3) -> tuple[float, float]:
+    """(seconds for ``count_primes(job)`` alone here, seconds for ``copies`` copies at once on ``pool``).
+
+    The yardstick for a process pool's speedup: independent copies of one job share nothing and wait
+    for nothing, so ``copies * alone / together`` is the most ``copies`` processes can gain on this
+    machine right now. Each time is the best of ``repeat`` tries, taken in turn: the job is short,
+    and one burst of load from elsewhere would otherwise make the machine look like it has fewer
+    cores than it has.
+    """
+    from threadlab.workers import count_primes
+
+    alone = together = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        count_primes(job)
+        alone = min(alone, time.perf_counter() - start)
+        start = time.perf_counter()
+        list(pool.map(count_primes, [job] * copies))
+        together = min(together, time.perf_counter() - start)
+    return alone, together
+
