@@ -110,3 +110,12 @@ def test_time_copies_keeps_the_best_of_its_tries(monkeypatch):
     alone, together = time_copies(Pool(), (0, 10), 2, repeat=3)
     assert 0.01 <= alone < 0.1 and 0.01 <= together < 0.1
 
+
+def test_plot_amdahl_draws_the_measurement_and_the_law():
+    from threadlab.scaling import plot_amdahl
+
+    fig = plot_amdahl({1: 1.0, 2: 1.3, 3: 1.3}, 0.5, cores=2, tasks=12, title="half serial")
+    left, right = fig.axes
+    assert left.get_title() == "half serial" and len(left.lines) == 3
+    assert len(right.lines) == 3  # ideal, the law, its ceiling at 2x
+    assert plot_amdahl({1: 1.0}, 1.0, cores=1, tasks=4) is not None  # no ceiling when p = 1

@@ -183,3 +183,28 @@ def time_copies(pool: Executor, job, copies: int, repeat: int = 3) -> tuple[floa
         together = min(together, time.perf_counter() - start)
     return alone, together
 
+
+def plot_amdahl(speedups: dict[int, float], parallel_fraction: float, cores: int, tasks: int, title: str = ""):
+    """Two panels. Left: measured ``speedups`` ({workers: speedup}) against the ideal for ``tasks`` equal
+    tasks on ``cores`` cores and against Amdahl's law with ``parallel_fraction`` on those cores. Right:
+    what the law gives on 1 to 64 cores, and its ceiling 1 / (1 - p). Returns the Figure."""
+    from threadlab.plotting import new_figure
+
+    p, ns = parallel_fraction, sorted(speedups)
+    fig, (left, right) = new_figure(figsize=(9.6, 3.4), ncols=2)
+    left.plot(ns, [ideal_speedup(n, tasks, cores) for n in ns], "--", color="grey", label="ideal")
+    left.plot(ns, [amdahl(p, min(n, cores)) for n in ns], ":", color="tab:red", label=f"Amdahl, p = {p:.2f}")
+    left.plot(ns, [speedups[n] for n in ns], "o-", label="measured")
+    left.set(xlabel="processes", ylabel="speedup (x)", xticks=ns, ylim=(0, None), title=title)
+    left.legend()
+    many = [1, 2, 4, 8, 16, 32, 64]
+    right.plot(many, many, "--", color="grey", label="ideal")
+    right.plot(many, [amdahl(p, n) for n in many], "o:", color="tab:red", label=f"Amdahl, p = {p:.2f}")
+    if p < 1:
+        right.axhline(1 / (1 - p), color="tab:red", alpha=0.4, label=f"ceiling 1 / (1 - p) = {1 / (1 - p):.1f}x")
+    right.set(xscale="log", yscale="log", xlabel="cores (log scale)", ylabel="speedup (x)",
+              title="what more cores would give")
+    right.set_xticks(many, [str(n) for n in many])
+    right.minorticks_off()
+    right.legend(fontsize="small")
+    return fig
