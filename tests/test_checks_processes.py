@@ -1,12 +1,17 @@
-"""Unit tests of threadlab.checks.processes: the spy, and each check on right and wrong answers."""
+"""Unit tests of threadlab.checks.processes: right answers pass, the usual wrong ones fail with a message
+that says what went wrong, and no child is ever left behind; and the spy the lesson 10 checks share. The full
+sets of wrong answers are the mutation suites (mutants/lesson02.py, mutants/lesson10.py)."""
 
 import multiprocessing
 import queue
+import subprocess
+import sys
 import threading
 from multiprocessing import shared_memory
 from multiprocessing.pool import ThreadPool
 
 import numpy as np
+import psutil
 import pytest
 
 from threadlab.checks.processes import (
@@ -14,6 +19,8 @@ from threadlab.checks.processes import (
     SpyError,
     check_parallel_count,
     check_queue_round_trip,
+    check_run_children,
+    check_run_with_deadline,
     check_shared_squares,
     children_left,
     run_answer,
@@ -21,12 +28,105 @@ from threadlab.checks.processes import (
 from threadlab.workers import count_primes, square_each, square_in_place
 
 
+@pytest.fixture(autouse=True)
+def no_children_left():
+    before = {p.pid for p in psutil.Process().children()}
+    yield
+    helpers = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+    left = []
+    for proc in psutil.Process().children():
+        try:
+            if proc.pid not in before and not any(h in " ".join(proc.cmdline()) for h in helpers):
+                left.append(proc.pid)
+        except psutil.Error:
+            pass
+    assert left == [], "a check left child processes behind"
+
+
+def run_children(codes, timeout):
+    children = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for code in codes]
+    outputs = []
+    for child in children:
+        try:
+            out, _ = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+            out = None
+        outputs.append(out)
+    return outputs
+
+
+def test_run_children_right_answer_passes():
+    assert check_run_children(run_children)
+
+
+def test_run_children_one_after_another_is_caught():
+    def sequential(codes, timeout):
+        return run_children(codes[:1], timeout) + run_children(codes[1:2], timeout) + run_children(codes[2:], timeout)
+
+    verdict = check_run_children(sequential)
+    assert verdict.status == "failed" and "one after another" in verdict.message
+
+
+def test_run_children_waiting_before_reading_is_caught():
+    def wait_first(codes, timeout):
+        children = [subprocess.Popen([sys.executable, "-c", c], stdout=subprocess.PIPE, text=True) for c in codes]
+        outputs = []
+        for child in children:
+            try:
+                child.wait(timeout=timeout)
+                outputs.append(child.stdout.read())
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.communicate()
+                outputs.append(None)
+        return outputs
+
+    assert "pipe" in check_run_children(wait_first).message
+
+
+def run_with_deadline(target, args, seconds):
+    child = multiprocessing.Process(target=target, args=args)
+    child.start()
+    child.join(timeout=seconds)
+    if child.is_alive():
+        child.terminate()
+        child.join(timeout=10)
+    return child.exitcode
+
+
+def test_run_with_deadline_right_answer_passes():
+    assert check_run_with_deadline(run_with_deadline)
+
+
+def test_run_with_deadline_catches_run_and_a_child_left_running():
+    def runs_it_here(target, args, seconds):
+        child = multiprocessing.Process(target=target, args=args)
+        child.run()
+        return child.exitcode
+
+    assert "never p.run()" in check_run_with_deadline(runs_it_here).message
+
+    def never_ends_it(target, args, seconds):
+        child = multiprocessing.Process(target=target, args=args)
+        child.start()
+        child.join(timeout=seconds)
+        return child.exitcode
+
+    verdict = check_run_with_deadline(never_ends_it)
+    assert verdict.status == "failed" and "terminate()" in verdict.message
+
+
+# --- lesson 10 -----------------------------------------------------------------------------------------
+
+
 def split(n, parts):
     edges = [n * i // parts for i in range(parts + 1)]
     return list(zip(edges, edges[1:]))
 
 
-# --- the spy -------------------------------------------------------------------------------------------
+# --- the spy --------------------------------------------------------------------------------
 
 
 def test_spy_counts_processes_tasks_and_joins_and_puts_everything_back():
@@ -42,6 +142,7 @@ def test_spy_counts_processes_tasks_and_joins_and_puts_everything_back():
 
 
 def test_spy_refuses_run_and_bounds_a_join_that_cannot_end():
+    before = set(multiprocessing.active_children())  # (a child reaped by psutil in another test stays listed)
     with ProcessSpy(join_limit=0.5, stuck_hint="hint!") as spy:
         child = multiprocessing.Process(target=count_primes, args=((0, 10),))
         with pytest.raises(SpyError, match="start()"):
@@ -52,7 +153,7 @@ def test_spy_refuses_run_and_bounds_a_join_that_cannot_end():
         with pytest.raises(SpyError, match="0.5 s .* still running. hint!"):
             waiter.join()  # never sent None: it waits for more
     assert spy.ran_here == [child] and not waiter.is_alive()  # the spy ended it
-    assert multiprocessing.active_children() == []
+    assert set(multiprocessing.active_children()) <= before
 
 
 def test_deferred_start_runs_the_child_at_join():
@@ -167,9 +268,10 @@ def squares(values, *, start=True, join=True, read_first=False, unlink=True, kee
     ({"keep_view": True, "ndarray": True}, "close() refused"),  # would crash the kernel without the spy
 ])
 def test_shared_squares_catches(options, words):
+    before = set(multiprocessing.active_children())  # (a child reaped by psutil in another test stays listed)
     verdict = check_shared_squares(lambda values: squares(values, **options))
     assert not verdict and words in verdict.message, verdict.message
-    assert multiprocessing.active_children() == []
+    assert set(multiprocessing.active_children()) <= before
 
 
 def test_shared_squares_passes_and_catches_a_thread():
