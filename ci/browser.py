@@ -16,6 +16,10 @@ changes:
   small n runs to the end and shows F(n);
 - lesson 15's explorers: reset, step a thread, "find a bug for me", replay the bug's first step.
 
+The whole suite also opens a lesson page of the built website (``build/site``: figures drawn with
+alt text, a collapsed solution, the live-kernel note) and starts a lesson as slides in JupyterLab
+(``ci/browser_site.py``), in a third browser, while the notebooks run.
+
 For every lab with a learner version in ``labs/``: run the cells above its first exercise, type a
 wrong answer (the reference solution with its solution region emptied: ``return None`` in a function,
 ``pass`` in a class or module; the exercise's other answer cells get their reference answers), run
@@ -770,6 +774,35 @@ def run_suite(lab: Lab, jobs: list[tuple[Path, bool]], workers: int) -> list[tup
     return results
 
 
+def check_site_and_slides(lab: Lab) -> list[tuple[list[str], str]]:
+    """The built website's lesson page and a lesson shown as slides (``ci/browser_site.py``), in a
+    browser of their own, while the notebooks run. Builds the site first when it is missing."""
+    import browser_site  # imports this module: not at the top
+    from playwright.sync_api import sync_playwright
+
+    results = []
+    if not browser_site.SITE.exists():
+        import website
+
+        if website.build():
+            return [(["the website did not build"], "  0.0 s  website")]
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for name, check in (("website: a lesson page", lambda: browser_site.check_site(chromium)),
+                                ("slides: a lesson in JupyterLab", lambda: browser_site.check_slides(chromium, lab))):
+                start = time.perf_counter()
+                try:
+                    checked, problems = check()
+                except Exception as exc:  # reported, never hidden
+                    checked, problems = [], [f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"]
+                results.append((problems, f"{time.perf_counter() - start:5.1f} s  {name}: {'; '.join(checked)}"))
+                say(("ok     " if not problems else "FAILED ") + results[-1][1])
+        finally:
+            chromium.close()
+    return results
+
+
 def self_test(workers: int) -> int:
     """Break Experiment's slider callback in a copy of threadlab; the suite must catch it."""
     global WIDGET_TIMEOUT
@@ -812,8 +845,18 @@ def main(argv=None) -> int:
         for old in SHOTS.glob("*.png"):
             old.unlink()
     lab = Lab()
+    extras: list = []
     try:
+        side = None
+        if not args.notebooks:  # the whole suite: the website and the slides too, alongside
+            side = threading.Thread(target=lambda: extras.extend(check_site_and_slides(lab)), name="site-and-slides")
+            side.start()
         results = run_suite(lab, jobs, max(1, args.jobs))
+        if side is not None:
+            side.join()
+            results += extras
+            if len(extras) < 2:
+                results.append((["the website and slides checks did not finish"], "  0.0 s  website and slides"))
     finally:
         lab.close()
     exercised = [line for problems, line in results if "wrong answer fails" in line]

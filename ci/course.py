@@ -10,6 +10,8 @@
     python3 ci/course.py mutants [NN ...]      the mutation suite: do the checks catch realistic wrong answers?
     python3 ci/course.py nav                   regenerate contents and previous/next links
     python3 ci/course.py doctor                the environment report
+    python3 ci/course.py site                  build the website into build/site (from stored outputs)
+    python3 ci/course.py edition OUT           write the class edition (no answers) into OUT
 
 The first call creates ``.venv`` and installs ``requirements.txt`` into it; later calls
 reinstall only when ``requirements.txt`` or ``pyproject.toml`` changed.
@@ -23,6 +25,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 import venv
 from pathlib import Path
@@ -171,8 +174,60 @@ def ensure_debian_packages(wanted: dict[str, str]) -> None:
 UNIT_TESTS = ["tests", "threadlab", "ci/nbcompare.py"]  #: pytest's targets besides the notebooks
 
 
+def run_together(steps: list[tuple[str, list]], env: dict) -> list[tuple[float, str, int]]:
+    """Run the steps at the same time, each line of their output prefixed with the step's tag.
+
+    The slow steps (unit tests, the browser suite) mostly wait (sleeping threads, kernels starting,
+    a browser drawing), so running them side by side roughly halves the test command's time on a
+    2-core machine; every assert in them is written to hold on a busy machine anyway.
+    """
+    out_lock = threading.Lock()
+    results = []
+
+    def one(tag: str, name: str, cmd: list) -> None:
+        with out_lock:
+            say(f"{name}: {' '.join(str(c) for c in cmd[1:])}")
+        started = time.perf_counter()
+        proc = subprocess.Popen([str(c) for c in cmd], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors="replace")
+        for line in proc.stdout:
+            with out_lock:
+                print(line if line.startswith(f"[{tag}]") else f"[{tag}] {line}", end="", flush=True)
+        code = proc.wait()
+        with out_lock:
+            results.append((time.perf_counter() - started, name, code))
+            if code:
+                say(f"FAILED: {name} (exit code {code})")
+
+    threads = [threading.Thread(target=one, args=(name.split(":")[0], name, cmd)) for name, cmd in steps]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def ensure_site_requirements() -> None:
+    """The website's packages (Sphinx, myst-nb, sphinx-book-theme), once; learners do not need them."""
+    stamp = VENV / ".course-site-installed"
+    wanted = (ROOT / "ci" / "requirements-site.txt").read_text()
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    say("installing ci/requirements-site.txt into .venv (once)")
+    code = run(PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", "ci/requirements-site.txt")
+    if code:
+        sys.exit(f"pip install failed with exit code {code}")
+    stamp.write_text(wanted)
+
+
+def cmd_site(args: list[str]) -> int:
+    ensure_site_requirements()
+    return run(PYTHON, "ci/website.py", *args)
+
+
 def cmd_test(args: list[str]) -> int:
-    """Every check, in order; stops at the first failing step.
+    """Every check. The quick static checks run first, in order, and stop at the first failure; then
+    the unit tests and the browser suite run side by side.
 
     Each notebook is executed once: by the browser suite, in JupyterLab, which checks the run with
     nbval's rules (``ci/nbcompare.py``). ``--no-browser`` skips the browser suite and has nbval's
@@ -182,30 +237,37 @@ def cmd_test(args: list[str]) -> int:
     browser = "--no-browser" not in args
     args = [a for a in args if a != "--no-browser"]
     targets = args or (UNIT_TESTS if browser else [])  # no targets: pyproject's testpaths, notebooks included
-    steps = [
+    quick = [
         ("lint", [PYTHON, "-m", "ruff", "check", "."]),
         ("navigation and contents up to date", [PYTHON, "ci/nav.py", "--check"]),
         ("notebooks stored from one clean run, in the course style", [PYTHON, "ci/nbcheck.py"]),
         ("learner labs generated from solutions/ and up to date", [PYTHON, "ci/labs.py", "--check"]),
-        ("unit tests, lab checks and grader" + ("" if browser else ", every notebook under nbval"),
-         [PYTHON, "-m", "pytest", "-n", "2", "--dist", "loadfile", "-q", *targets]),
+        ("website builds (warnings are errors), links and answers checked", [PYTHON, "ci/website.py"]),
     ]
+    slow = [("pytest: unit tests, lab checks and grader" + ("" if browser else ", every notebook under nbval"),
+             [PYTHON, "-m", "pytest", "-n", "2", "--dist", "loadfile", "-q", *targets])]
+    ensure_site_requirements()
     ensure_debian_packages({"/usr/bin/bwrap": "bubblewrap", **({"/usr/bin/chromium": "chromium"} if browser else {})})
     if browser:
         ensure_browser_requirements()
-        steps.append(("every notebook run in JupyterLab and checked with nbval's rules, every widget and lab",
-                      [PYTHON, "ci/browser.py"]))
+        slow.append(("browser: every notebook run in JupyterLab and checked with nbval's rules, every widget and lab",
+                     [PYTHON, "ci/browser.py"]))
     timings = []
-    for name, cmd in steps:
+    env = jupyter_env()
+    for name, cmd in quick:
         say(f"{name}: {' '.join(str(c) for c in cmd[1:])}")
         step_start = time.perf_counter()
-        code = run(*cmd, env=jupyter_env())
-        timings.append((time.perf_counter() - step_start, name))
+        code = run(*cmd, env=env)
+        timings.append((time.perf_counter() - step_start, name, code))
         if code:
             say(f"FAILED: {name} (exit code {code})")
             return code
-    for seconds, name in timings:
-        say(f"{seconds:6.0f} s  {name}")
+    timings += run_together(slow, env)
+    for seconds, name, code in timings:
+        say(f"{seconds:6.0f} s  {'ok    ' if not code else 'FAILED'} {name}")
+    failed = [code for _, _, code in timings if code]
+    if failed:
+        return failed[0]
     say(f"all tests passed in {time.perf_counter() - start:.0f} s")
     return 0
 
@@ -224,6 +286,8 @@ def main(argv: list[str]) -> int:
         "nav": lambda a: run(PYTHON, "ci/nav.py", *a),
         "labs": lambda a: run(PYTHON, "ci/labs.py", "generate", *a, env=jupyter_env()),
         "doctor": lambda a: run(PYTHON, "-m", "threadlab", "doctor"),
+        "site": cmd_site,
+        "edition": lambda a: run(PYTHON, "ci/edition.py", *a),
     }
     if command not in commands:
         print(__doc__)
