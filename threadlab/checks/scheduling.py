@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 
 from threadlab.checks import check
@@ -60,8 +61,9 @@ def _run(fn, args, what: str, calls: ThreadCalls):
             raise
         except Exception as exc:
             failure, result = f"{what} raised {describe(exc)}", None
+    deadline = time.monotonic() + 2  # a wrong answer may leave its threads running: let them end first
     for t in calls.started:
-        t.join(3)  # a wrong answer may leave its threads running: let them end before the next test
+        t.join(max(0.0, deadline - time.monotonic()))
     if failure:
         raise AssertionError(calls.verdict(what=what) or failure)
     if errors:
