@@ -142,13 +142,17 @@ def check_serve(serve) -> Verdict:
                 sock.settimeout(max(0.01, deadline - time.monotonic()))
                 try:
                     replies.append(sock.recv(2))
-                except OSError:
-                    replies.append(b"")
+                except OSError:  # a time-out: not served (b"" would mean: closed without an answer)
+                    replies.append(None)
             raise_if_failed()
-            if notes["socket errors"]:
-                error = notes["socket errors"][0]
+            if notes["socket errors"] or b"" in replies:
+                # The check's handler answers every client before it closes the connection, so a client
+                # that reads end-of-stream first had its connection closed by serve(): either handle()
+                # saw an error, or it is still waiting for the others and will see one when it answers.
+                error = notes["socket errors"][0] if notes["socket errors"] else None
+                what = f"({type(error).__name__}: {error})" if error else "(a client's connection ended before its answer)"
                 raise AssertionError(
-                    f"handle() could not use its connection ({type(error).__name__}: {error}): the socket was "
+                    f"handle() could not use its connection {what}: the socket was "
                     "closed under it. The client's thread owns the connection: do not close it (nor use "
                     "`with conn:`) in the loop that accepts")
             if notes["alone"]:
