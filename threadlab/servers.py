@@ -3,11 +3,17 @@
 Bound to 127.0.0.1 on a port the OS chooses, served by ``ThreadingHTTPServer`` (one thread per
 request), and closed cleanly: :meth:`LocalHTTPServer.close` stops serving and joins the server
 thread and every request thread, so no thread outlives the notebook.
+
+- :class:`LocalHTTPServer`  the base: serve a handler class, close cleanly, a context manager
+- :class:`PageServer`       a small web site of linked pages, each answered after a delay (a crawler's target)
 """
 
 from __future__ import annotations
 
+import re
 import threading
+import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -56,3 +62,59 @@ class QuietHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):
         pass
+
+
+def page_links(i: int, pages: int) -> list[int]:
+    """The pages page ``i`` of a :class:`PageServer` links to: a binary tree (2i+1, 2i+2) plus i//2 and 0."""
+    return sorted({j for j in (2 * i + 1, 2 * i + 2, i // 2, 0) if j < pages and j != i})
+
+
+class PageServer(LocalHTTPServer):
+    """A web site of ``pages`` linked HTML pages on 127.0.0.1, each answered after ``latency`` seconds.
+
+    ``/page/N`` (0 <= N < pages) links to :func:`page_links` ``(N, pages)`` with ``<a href="/page/M">``;
+    every page can be reached from ``/page/0``. The server counts what it was asked for: :attr:`hits`
+    (requests per path) and :attr:`most_at_once` (the most requests it was answering at the same
+    time). :meth:`reset` clears both. Close it with :meth:`close` or use it in a ``with`` block.
+    """
+
+    def __init__(self, pages: int = 20, latency: float = 0.04):
+        self.pages = pages
+        self.latency = latency
+        self.hits: Counter = Counter()
+        self.in_flight = 0
+        self.most_at_once = 0
+        self._lock = threading.Lock()
+        site = self
+
+        class Handler(QuietHandler):
+            def do_GET(self):
+                with site._lock:
+                    site.hits[self.path] += 1
+                    site.in_flight += 1
+                    site.most_at_once = max(site.most_at_once, site.in_flight)
+                try:
+                    time.sleep(site.latency)
+                    found = re.fullmatch(r"/page/(\d+)", self.path)
+                    if not found or int(found.group(1)) >= site.pages:
+                        self.send_error(404)
+                        return
+                    i = int(found.group(1))
+                    links = "".join(f'<a href="/page/{j}">page {j}</a>\n' for j in page_links(i, site.pages))
+                    send_text(self, f"<html><body><h1>page {i}</h1>\n{links}</body></html>", "text/html")
+                finally:
+                    with site._lock:
+                        site.in_flight -= 1
+
+        self.serve(Handler, "page-server")
+
+    @property
+    def url(self) -> str:
+        """The site's address, ``http://127.0.0.1:PORT``."""
+        return self.base
+
+    def reset(self) -> None:
+        """Forget the requests counted so far."""
+        with self._lock:
+            self.hits.clear()
+            self.most_at_once = self.in_flight
