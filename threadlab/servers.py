@@ -74,8 +74,10 @@ class PageServer(LocalHTTPServer):
 
     ``/page/N`` (0 <= N < pages) links to :func:`page_links` ``(N, pages)`` with ``<a href="/page/M">``;
     every page can be reached from ``/page/0``. The server counts what it was asked for: :attr:`hits`
-    (requests per path) and :attr:`most_at_once` (the most requests it was answering at the same
-    time). :meth:`reset` clears both. Close it with :meth:`close` or use it in a ``with`` block.
+    (requests per path) and :attr:`most_at_once` (the most requests it was holding at the same time; a
+    request counts from its arrival until its answer is ready to send, so requests a client sends one
+    after another never count as at once). :meth:`reset` clears both. Close it with :meth:`close` or use
+    it in a ``with`` block.
     """
 
     def __init__(self, pages: int = 20, latency: float = 0.04):
@@ -95,16 +97,16 @@ class PageServer(LocalHTTPServer):
                     site.most_at_once = max(site.most_at_once, site.in_flight)
                 try:
                     time.sleep(site.latency)
-                    found = re.fullmatch(r"/page/(\d+)", self.path)
-                    if not found or int(found.group(1)) >= site.pages:
-                        self.send_error(404)
-                        return
-                    i = int(found.group(1))
-                    links = "".join(f'<a href="/page/{j}">page {j}</a>\n' for j in page_links(i, site.pages))
-                    send_text(self, f"<html><body><h1>page {i}</h1>\n{links}</body></html>", "text/html")
-                finally:
+                finally:  # done before the answer leaves: a client that has its answer is no longer counted
                     with site._lock:
                         site.in_flight -= 1
+                found = re.fullmatch(r"/page/(\d+)", self.path)
+                if not found or int(found.group(1)) >= site.pages:
+                    self.send_error(404)
+                    return
+                i = int(found.group(1))
+                links = "".join(f'<a href="/page/{j}">page {j}</a>\n' for j in page_links(i, site.pages))
+                send_text(self, f"<html><body><h1>page {i}</h1>\n{links}</body></html>", "text/html")
 
         self.serve(Handler, "page-server")
 
