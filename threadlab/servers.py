@@ -110,7 +110,7 @@ def scan_targets(n_open: int = 8, n_closed: int = 24):
             targets.sockets.append(s)
             s.bind((HOST, 0))
             if i < n_open:
-                s.listen(64)
+                s.listen(socket.SOMAXCONN)  # a backlog no scan fills, even if the acceptor is slow to run
                 s.setblocking(False)
                 selector.register(s, selectors.EVENT_READ)
                 targets.open_ports.append(s.getsockname()[1])
@@ -122,11 +122,12 @@ def scan_targets(n_open: int = 8, n_closed: int = 24):
         def accept_all():
             while not stop.is_set():
                 for key, _ in selector.select(timeout=0.05):
-                    try:
-                        connection, _ = key.fileobj.accept()
+                    while True:  # empty the backlog: every connection waiting, not only one
+                        try:
+                            connection, _ = key.fileobj.accept()
+                        except OSError:  # BlockingIOError: none left
+                            break
                         connection.close()
-                    except OSError:
-                        pass
 
         if n_open:
             acceptor = threading.Thread(target=accept_all, name="scan targets acceptor")
