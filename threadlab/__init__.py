@@ -2,7 +2,8 @@
 
 Lessons stay thin by calling into this package for anything longer than a few lines:
 
-- :mod:`threadlab.scaling`   run one task set with 1..N threads or processes, speedup and ideal
+- :mod:`threadlab.measure`   timing on a shared machine: best-of, speedup vs ideal and Amdahl, CPU time
+                             per thread, other programs' load, usable cores
 - :mod:`threadlab.timeline`  record what each thread did when, and draw it (one band per thread)
 - :mod:`threadlab.widgets`   sliders that re-run an experiment and re-plot it, readable from code
 - :mod:`threadlab.env`       the environment report (also ``python -m threadlab doctor``)
@@ -13,7 +14,7 @@ Lessons stay thin by calling into this package for anything longer than a few li
 
 from threadlab.env import report, usable_cores
 from threadlab.exercises import check
-from threadlab.scaling import amdahl, ideal_speedup, measure_scaling
+from threadlab.measure import amdahl, ideal_speedup, measure_scaling
 from threadlab.timeline import Timeline, plot_timeline
 
 __version__ = "1.0.0"

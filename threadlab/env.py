@@ -7,12 +7,13 @@ print this report and then assert only what must hold everywhere.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import platform
 import sys
 import sysconfig
 from dataclasses import dataclass
 from importlib import metadata
+
+from threadlab.measure import usable_cores
 
 #: The packages the course uses, in the order the report lists them.
 COURSE_PACKAGES = (
@@ -37,17 +38,6 @@ class Item:
     value: str
     ok: bool = True
     note: str = ""
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (affinity and cgroup-aware where Python allows)."""
-    if hasattr(os, "process_cpu_count"):  # Python 3.13+
-        count = os.process_cpu_count()
-    elif hasattr(os, "sched_getaffinity"):
-        count = len(os.sched_getaffinity(0))
-    else:  # pragma: no cover - macOS and Windows before 3.13
-        count = os.cpu_count()
-    return count or 1
 
 
 def is_free_threaded_build() -> bool:

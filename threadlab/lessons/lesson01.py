@@ -7,8 +7,8 @@ import threading
 import time
 
 from threadlab.exercises import check, expect_between
+from threadlab.measure import Scaling, measure_scaling
 from threadlab.plotting import new_figure
-from threadlab.scaling import Scaling, measure_scaling
 from threadlab.workers import cpu_task, sleep_task
 
 TASKS = 8  #: the lesson's task set: 8 "downloads" ...
@@ -72,7 +72,7 @@ def cpu_speedup(n: int = 500_000, tasks: int = 4, repeat: int = 5) -> tuple[floa
     The two are measured alternately and the best of ``repeat`` kept for each, so a burst of
     load from another program slows both alike instead of faking a speedup or a slowdown.
     """
-    from threadlab.scaling import time_run
+    from threadlab.measure import time_run
 
     one, two = [], []
     for _ in range(repeat):
@@ -105,7 +105,7 @@ def check_predicted_time(predicted_time) -> object:
 
 
 def _measure_pool(tasks: int, seconds: float, threads: int) -> float:
-    from threadlab.scaling import time_run
+    from threadlab.measure import time_run
 
     return time_run(sleep_task, [seconds] * tasks, threads)[0]
 

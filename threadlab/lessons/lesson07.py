@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 
 from threadlab.exercises import check, expect_equal
-from threadlab.load import QUIET, Elsewhere
+from threadlab.measure import QUIET, Elsewhere
 from threadlab.plotting import new_figure
 
 #: pi(n), the number of primes <= n, for the sizes the lesson uses
