@@ -7,6 +7,7 @@
     python3 ci/course.py regenerate [NB ...]   re-execute notebooks and store their outputs
     python3 ci/course.py nav                   regenerate contents and previous/next links
     python3 ci/course.py doctor                the environment report
+    python3 ci/course.py bench [--quick]       speed experiments on this machine -> bench/REPORT.md (not a test)
 
 The first call creates ``.venv`` and installs ``requirements.txt`` into it; later calls
 reinstall only when ``requirements.txt`` or ``pyproject.toml`` changed.
@@ -193,6 +194,7 @@ def main(argv: list[str]) -> int:
         "nav": lambda a: run(PYTHON, "ci/nav.py", *a),
         "labs": lambda a: run(PYTHON, "ci/labs.py", "generate", *a, env=jupyter_env()),
         "doctor": lambda a: run(PYTHON, "-m", "threadlab", "doctor"),
+        "bench": lambda a: run(PYTHON, "ci/bench.py", *a, env=jupyter_env()),
     }
     if command not in commands:
         print(__doc__)
