@@ -433,6 +433,10 @@ class Elsewhere:
     a virtual machine it includes steal time: time the host gave our virtual CPUs to another guest
     (``e.steal_cores`` on its own). One meter may measure several blocks; it adds them up.
 
+    "Ours" is this process and its descendants as the OS sees them: a process that leaves the tree (a
+    daemon that double-forks, a sandbox whose pid-namespace init is re-parented to init, as bubblewrap's
+    is) counts as another program.
+
     The machine's counters tick in 10 ms steps per core, so a block of 0.1 s on 2 cores reads
     ``cores`` to within about +-0.4; measure blocks of a second or more when the figure matters.
     ``Elsewhere(programs=True)`` also lists which programs used that time (:meth:`top_programs`);
