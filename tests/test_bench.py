@@ -141,3 +141,21 @@ def test_every_lab_gets_a_deadlocked_submission_that_compiles(source):
     changed = [(a, b) for a, b in zip(nb["cells"], bad["cells"]) if a != b]
     assert len(changed) == 1
     compile(changed[0][1]["source"], cell, "exec")
+
+
+def test_ratios_keep_three_figures_and_a_single_round_has_no_spread():
+    assert [bench.fmt(x) for x in (0.974, 5.731, 84.59, 156.2)] == ["0.97", "5.73", "84.6", "156"]
+    machine = {"cgroup_quota_cores": None, "free_threaded_build": False, "cpu_model": "cpu", "logical_cpus": 2,
+               "usable_cores": 2, "affinity_cores": 2, "python": "3.x", "implementation": "CPython",
+               "gil_enabled": True, "switch_interval_s": 0.005, "start_method": "fork",
+               "start_methods_available": ["fork"], "platform": "p", "packages": {}}
+    load = {"other_cores": 0.1, "steal_cores": 0.0, "top_programs": [], "load_average_start": None,
+            "load_average_end": [0.1, 0.2, 0.3]}
+    section = {"id": "grading", "title": "T", "how": "how", "headline": "h", "seconds": 1.0, "notes": [],
+               "load": {"seconds": 1.0, "other_cores": 0.1, "steal_cores": 0.0},
+               "figures": [_figure(repeats=1, low=1.0, high=1.0, yardstick="notebook alone: 2.0 s", kind="same run")]}
+    data = {**_report(), "machine": machine, "load": load, "sections": [section]}
+    assert bench.check_report(data) == []
+    text = bench.render_markdown(data)
+    assert "| x | speedup 2.00x | notebook alone: 2.0 s *(same run)* | **1.00** | (one round) | 1 |" in text
+    assert "unknown at the start, 0.10, 0.20, 0.30 at the end" in text
