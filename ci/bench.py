@@ -926,7 +926,7 @@ def run(names: list[str], quick: bool, out: Path, grading_rounds: int = 1) -> di
         load_end = None
     data = {
         "schema": SCHEMA,
-        "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python3 ci/course.py bench" + (" --quick" if quick else ""),
         "quick": quick,
         "duration_s": round(time.perf_counter() - started, 1),

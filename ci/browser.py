@@ -2,15 +2,23 @@
 
 For every notebook in ``notebooks/`` and ``solutions/``: open it in JupyterLab, clear its outputs,
 restart the kernel and run all cells through the menus, wait until the kernel is idle with no cell
-queued, save it, and fail when a cell shows an error it should not (or a ``raises-exception`` cell
-does not raise), a cell did not run, or a widget shows "Error displaying widget". Then use every
-widget as a person does and check that the page changes:
+queued, save it, and check the saved notebook against the stored one with nbval's rules and nbval's
+own comparison code (``ci/nbcompare.py``): a cell shows an error it should not (or a
+``raises-exception`` cell does not raise), a cell did not run, or a compared cell's outputs differ
+from the stored ones. This run is the course's one execution of each notebook in CI: the test
+command does not run nbval's pytest plugin as well (``--no-browser`` does). A widget that shows
+"Error displaying widget" fails too. Then use every widget as a person does and check that the page
+changes:
 
 - every slider of every ``threadlab`` Experiment (keyboard on the slider handle): the readout, the
   plot image and the summary line must all change;
 - lesson 13's Fibonacci app: type n, click Start, see it compute, click Stop, see it stop, then a
   small n runs to the end and shows F(n);
 - lesson 15's explorers: reset, step a thread, "find a bug for me", replay the bug's first step.
+
+The whole suite also opens a lesson page of the built website (``build/site``: figures drawn with
+alt text, a collapsed solution, the live-kernel note) and starts a lesson as slides in JupyterLab
+(``ci/browser_site.py``), in a third browser, while the notebooks run.
 
 For every lab with a learner version in ``labs/``: run the cells above its first exercise, type a
 wrong answer (the reference solution with its solution region emptied: ``return None`` in a function,
@@ -20,10 +28,9 @@ the check and see it fail; type the reference solution, run the check and see it
 JupyterLab is started with ``course.lab_command()``, exactly as ``python3 ci/course.py open`` starts
 it (127.0.0.1, a free port, a token), on a copy of the repo so autosave changes nothing here. The
 browser is Debian's ``chromium`` driven by the ``playwright`` package (never its own download).
-Screenshots go to ``screenshots/`` (ignored by git). Two browsers work at once, except that a
-notebook whose asserts judge how work spreads over the cores (see ``judges_cores``) runs alone, and
-a notebook that failed nothing but one ``assert`` while sharing the machine runs once more alone
-(reported as such; see ``only_failed_asserts``).
+Screenshots go to ``screenshots/`` (ignored by git). Two browsers work at once; every notebook shares
+the machine with the other browser and its kernel, and its asserts hold on a busy machine (the
+course's claims policy in CONTRIBUTING.md), so no notebook runs alone and none gets a second try.
 
     python3 ci/browser.py [NOTEBOOK ...] [--jobs 2]
     python3 ci/browser.py --self-test     # breaks the Experiment slider callback in a copy: must be caught
@@ -51,7 +58,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "ci"))
 import course  # noqa: E402
-from regenerate import judges_cores, measures_speed  # noqa: E402,F401  (notebooks that run alone)
+import nbcompare  # noqa: E402
 from regenerate import targets as default_notebooks  # noqa: E402  (every lesson and lab solution)
 
 CHROMIUM = "/usr/bin/chromium"
@@ -86,26 +93,6 @@ def code_cells(nb: dict) -> list[tuple[int, dict]]:
 def source(cell: dict) -> str:
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else src
-
-
-def run_problems(nb: dict) -> list[str]:
-    """What is wrong with a notebook (as saved by JupyterLab) after Run All.
-
-    A cell shows an error but is not tagged ``raises-exception``, a tagged cell shows none, or a
-    non-empty code cell has no execution count (it never ran).
-    """
-    problems = []
-    for i, cell in code_cells(nb):
-        tags = cell.get("metadata", {}).get("tags", [])
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        if errors and "raises-exception" not in tags:
-            e = errors[0]
-            problems.append(f"cell {i} shows an error: {e.get('ename')}: {' '.join(e.get('evalue', '').split())[:600]}")
-        elif not errors and "raises-exception" in tags and cell.get("execution_count") is not None:
-            problems.append(f"cell {i} is tagged raises-exception but shows no error")
-        if cell.get("execution_count") is None and source(cell).strip():
-            problems.append(f"cell {i} did not run")
-    return problems
 
 
 def solution_answers(solution_cell_source: str) -> tuple[str, str] | None:
@@ -181,26 +168,6 @@ def longest_first(paths: list[Path]) -> list[Path]:
         slow = 2.0 if re.match(r"(09|10|11)-", p.name) or p.parent.name.startswith("lab") else 1.0
         return slow * len(code_cells(nb))
     return sorted(paths, key=weight, reverse=True)
-
-
-class Cores:
-    """Shares the machine between the browsers: a job takes one slot, a speed-measuring job all of them."""
-
-    def __init__(self, slots: int):
-        self.slots = self.free = slots
-        self.changed = threading.Condition()
-
-    def take(self, alone: bool) -> int:
-        wanted = self.slots if alone else 1
-        with self.changed:
-            self.changed.wait_for(lambda: self.free >= wanted)
-            self.free -= wanted
-        return wanted
-
-    def give_back(self, count: int) -> None:
-        with self.changed:
-            self.free += count
-            self.changed.notify_all()
 
 
 # ---------------------------------------------------------------- the server
@@ -381,8 +348,9 @@ def save(page, lab: Lab, rel: str) -> dict:
     raise RuntimeError(f"saving the notebook changed nothing on disk (folder holds: {', '.join(sorted(files))})")
 
 
-def run_all(page, lab: Lab, rel: str) -> dict:
-    """Clear outputs, Restart Kernel and Run All Cells, wait, save; return the saved notebook."""
+def run_all(page, lab: Lab, rel: str, stored: dict) -> tuple[dict, list]:
+    """Clear outputs, Restart Kernel and Run All Cells, wait, save; return the saved notebook and
+    what nbval's rules find wrong with it (``nbcompare.compare`` against ``stored``)."""
     menu(page, "Edit", "editmenu:clear-all")
     menu(page, "Run", "runmenu:restart-and-run-all")
     page.locator(".jp-Dialog-button.jp-mod-accept").click()
@@ -394,11 +362,11 @@ def run_all(page, lab: Lab, rel: str) -> dict:
         if not wait_until(page, RUN_DONE_JS, deadline - time.monotonic(), stable=1.0):
             raise RuntimeError(f"Run All did not finish within {RUN_TIMEOUT:.0f} s")
         nb = save(page, lab, rel)
-        problems = run_problems(nb)
-        if not any(p.endswith("did not run") for p in problems) or time.monotonic() > deadline:
-            return nb
-        if any("shows an error" in p for p in problems):
-            return nb  # JupyterLab stops at an unexpected error: the cells after it did not run (reported)
+        problems = nbcompare.compare(stored, nb)
+        if not any(p.kind == "did not run" for p in problems) or time.monotonic() > deadline:
+            return nb, problems
+        if any(p.kind == "error" for p in problems):
+            return nb, problems  # JupyterLab stops at an unexpected error: the cells after it did not run
         # else a cell with collapsed input (a solution) may still be running: its prompt is not shown
         page.wait_for_timeout(1000)
 
@@ -713,9 +681,9 @@ def check_notebook(context, lab: Lab, path: Path, workspace: str, lab_exercise: 
             checked, problems = check_lab_exercise(page, lab, rel, solution)
             detail = "; ".join(checked) or "no exercise checked"
         else:
-            nb = run_all(page, lab, rel)
+            nb, found = run_all(page, lab, rel, nbcompare.read(path))
             ran = time.perf_counter()
-            problems += run_problems(nb)
+            problems += summarize(found)
             n_code = len([c for _, c in code_cells(nb) if source(c).strip()])
             tagged = sum("raises-exception" in c.get("metadata", {}).get("tags", []) for _, c in code_cells(nb))
             widgets, not_drawn = render_widgets(page, nb)
@@ -753,17 +721,13 @@ def check_notebook(context, lab: Lab, path: Path, workspace: str, lab_exercise: 
     return problems, f"{time.perf_counter() - start:5.1f} s  {rel}: {detail}"
 
 
-def only_failed_asserts(problems: list[str]) -> bool:
-    """True when a notebook failed only an ``assert`` (and so skipped the cells after it).
-
-    Its timing asserts are written to hold on a busy 2-core machine, not next to a second kernel
-    and a second browser (that is how a CI run once read 327 µs per thread-pool task against 284 µs
-    per process-pool task). Such a notebook runs once more, alone; the report says so, and it must
-    pass then. A widget, a JupyterLab error or any other exception is never given a second run.
-    """
-    errors = [p for p in problems if "shows an error" in p]
-    return (len(errors) == 1 and "shows an error: AssertionError" in errors[0]
-            and all(p in errors or p.endswith("did not run") for p in problems))
+def summarize(found: list) -> list[str]:
+    """One line per problem nbcompare found; the cells that did not run after an error, in one line."""
+    failed = [str(p) for p in found if p.kind != "did not run"]
+    skipped = [p.cell for p in found if p.kind == "did not run"]
+    if skipped:
+        failed.append(f"{len(skipped)} cells did not run (from cell {skipped[0]} on)")
+    return failed
 
 
 def run_suite(lab: Lab, jobs: list[tuple[Path, bool]], workers: int) -> list[tuple[list[str], str]]:
@@ -774,9 +738,7 @@ def run_suite(lab: Lab, jobs: list[tuple[Path, bool]], workers: int) -> list[tup
     for job in jobs:
         todo.put(job)
     results: list[tuple[list[str], str]] = []
-    retried: dict[Path, str] = {}  # notebooks run again alone -> the assert that failed while sharing
     lock = threading.Lock()
-    cores = Cores(workers)
 
     def worker(n: int):
         try:
@@ -790,20 +752,8 @@ def run_suite(lab: Lab, jobs: list[tuple[Path, bool]], workers: int) -> list[tup
                         path, exercise = todo.get_nowait()
                     except queue.Empty:
                         break
-                    alone = path in retried or (not exercise and judges_cores(path))
-                    taken = cores.take(alone=alone)
-                    try:
-                        problems, line = check_notebook(context, lab, path, f"browser-test-{n}", exercise, state)
-                    finally:
-                        cores.give_back(taken)
+                    problems, line = check_notebook(context, lab, path, f"browser-test-{n}", exercise, state)
                     with lock:
-                        if path in retried:
-                            line += f" [run again alone; while sharing the machine: {retried[path]}]"
-                        elif not alone and workers > 1 and only_failed_asserts(problems):
-                            retried[path] = problems[0]
-                            say("again  " + line + " (an assert failed while sharing the machine: run it alone)")
-                            todo.put((path, exercise))
-                            continue
                         results.append((problems, line))
                         say(("ok     " if not problems else "FAILED ") + line)
                         for problem in problems:
@@ -821,6 +771,35 @@ def run_suite(lab: Lab, jobs: list[tuple[Path, bool]], workers: int) -> list[tup
         t.start()
     for t in threads:
         t.join()
+    return results
+
+
+def check_site_and_slides(lab: Lab) -> list[tuple[list[str], str]]:
+    """The built website's lesson page and a lesson shown as slides (``ci/browser_site.py``), in a
+    browser of their own, while the notebooks run. Builds the site first when it is missing."""
+    import browser_site  # imports this module: not at the top
+    from playwright.sync_api import sync_playwright
+
+    results = []
+    if not browser_site.SITE.exists():
+        import website
+
+        if website.build():
+            return [(["the website did not build"], "  0.0 s  website")]
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for name, check in (("website: a lesson page", lambda: browser_site.check_site(chromium)),
+                                ("slides: a lesson in JupyterLab", lambda: browser_site.check_slides(chromium, lab))):
+                start = time.perf_counter()
+                try:
+                    checked, problems = check()
+                except Exception as exc:  # reported, never hidden
+                    checked, problems = [], [f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"]
+                results.append((problems, f"{time.perf_counter() - start:5.1f} s  {name}: {'; '.join(checked)}"))
+                say(("ok     " if not problems else "FAILED ") + results[-1][1])
+        finally:
+            chromium.close()
     return results
 
 
@@ -859,16 +838,25 @@ def main(argv=None) -> int:
         paths = [p.resolve() for p in args.notebooks]
         jobs = [(p, p.relative_to(ROOT).parts[0] == "labs") for p in paths]
     else:
-        # notebooks that run alone first, then the longest: the browsers finish together
-        ordered = sorted(longest_first(default_notebooks()), key=lambda p: not judges_cores(p))
-        jobs = [(p, False) for p in ordered] + [(p, True) for p in lab_notebooks()]
+        # the longest first: the browsers finish together
+        jobs = [(p, False) for p in longest_first(default_notebooks())] + [(p, True) for p in lab_notebooks()]
     start = time.perf_counter()
     if SHOTS.exists():
         for old in SHOTS.glob("*.png"):
             old.unlink()
     lab = Lab()
+    extras: list = []
     try:
+        side = None
+        if not args.notebooks:  # the whole suite: the website and the slides too, alongside
+            side = threading.Thread(target=lambda: extras.extend(check_site_and_slides(lab)), name="site-and-slides")
+            side.start()
         results = run_suite(lab, jobs, max(1, args.jobs))
+        if side is not None:
+            side.join()
+            results += extras
+            if len(extras) < 2:
+                results.append((["the website and slides checks did not finish"], "  0.0 s  website and slides"))
     finally:
         lab.close()
     exercised = [line for problems, line in results if "wrong answer fails" in line]

@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
-"""The course's one entry point. Needs only Python 3.10+ and a package registry.
+"""The course's one entry point. Needs only Python 3.11+ and a package registry.
 
     python3 ci/course.py open [--no-browser]   install (into .venv) and open the course in JupyterLab
     python3 ci/course.py test [--no-browser]   install and run every test (what CI runs)
     python3 ci/course.py labs [LAB ...]        regenerate the learner labs (labs/) from solutions/
     python3 ci/course.py regenerate [NB ...]   re-execute notebooks and store their outputs
+    python3 ci/course.py soak [NB ...] [--runs N] [--load K] [--python PATH] [--start-method M]
+                                               run notebooks N times with K CPU hogs alongside, count failures
+    python3 ci/course.py mutants [NN ...]      the mutation suite: do the checks catch realistic wrong answers?
     python3 ci/course.py nav                   regenerate contents and previous/next links
     python3 ci/course.py doctor                the environment report
+    python3 ci/course.py site                  build the website into build/site (from stored outputs)
+    python3 ci/course.py edition OUT           write the class edition (no answers) into OUT
     python3 ci/course.py bench [--quick]       speed experiments on this machine -> bench/REPORT.md (not a test)
 
 The first call creates ``.venv`` and installs ``requirements.txt`` into it; later calls
@@ -21,6 +26,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 import venv
 from pathlib import Path
@@ -49,10 +55,26 @@ def wanted_stamp() -> str:
     return digest.hexdigest()
 
 
+FLOOR = (3, 11)  #: the oldest Python the course supports (README, pyproject.toml)
+
+
+def check_python(version=sys.version_info) -> str | None:
+    """Why this Python cannot run the course, or None. Said before anything is installed."""
+    if tuple(version[:2]) >= FLOOR:
+        return None
+    this = ".".join(map(str, version[:3]))
+    return (f"The course needs Python {FLOOR[0]}.{FLOOR[1]} or newer; this is Python {this}.\n"
+            "Python 3.10 reached its end of life in October 2026 (PEP 619), and the Jupyter and matplotlib\n"
+            "releases the course pins need 3.11. Install a newer Python and run this command with it, e.g.\n"
+            "  Ubuntu 22.04:  sudo apt install python3.11 python3.11-venv   then  python3.11 ci/course.py ...\n"
+            "  anywhere:      uv python install 3.12, or the installers at https://www.python.org/downloads/")
+
+
 def ensure_venv() -> None:
     """Create .venv and install the requirements when missing or out of date."""
-    if sys.version_info < (3, 10):  # noqa: UP036 - this script may be started by an older python3
-        sys.exit(f"The course needs Python 3.10 or newer; this is {sys.version.split()[0]}.")
+    problem = check_python()
+    if problem:
+        sys.exit(problem)
     if not PYTHON.exists():
         say(f"creating {VENV.relative_to(ROOT)} with Python {sys.version.split()[0]}")
         venv.EnvBuilder(with_pip=True).create(VENV)
@@ -150,34 +172,103 @@ def ensure_debian_packages(wanted: dict[str, str]) -> None:
             return
 
 
+UNIT_TESTS = ["tests", "threadlab", "ci/nbcompare.py"]  #: pytest's targets besides the notebooks
+
+
+def run_together(steps: list[tuple[str, list]], env: dict) -> list[tuple[float, str, int]]:
+    """Run the steps at the same time, each line of their output prefixed with the step's tag.
+
+    The slow steps (unit tests, the browser suite) mostly wait (sleeping threads, kernels starting,
+    a browser drawing), so running them side by side roughly halves the test command's time on a
+    2-core machine; every assert in them is written to hold on a busy machine anyway.
+    """
+    out_lock = threading.Lock()
+    results = []
+
+    def one(tag: str, name: str, cmd: list) -> None:
+        with out_lock:
+            say(f"{name}: {' '.join(str(c) for c in cmd[1:])}")
+        started = time.perf_counter()
+        proc = subprocess.Popen([str(c) for c in cmd], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors="replace")
+        for line in proc.stdout:
+            with out_lock:
+                print(line if line.startswith(f"[{tag}]") else f"[{tag}] {line}", end="", flush=True)
+        code = proc.wait()
+        with out_lock:
+            results.append((time.perf_counter() - started, name, code))
+            if code:
+                say(f"FAILED: {name} (exit code {code})")
+
+    threads = [threading.Thread(target=one, args=(name.split(":")[0], name, cmd)) for name, cmd in steps]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def ensure_site_requirements() -> None:
+    """The website's packages (Sphinx, myst-nb, sphinx-book-theme), once; learners do not need them."""
+    stamp = VENV / ".course-site-installed"
+    wanted = (ROOT / "ci" / "requirements-site.txt").read_text()
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    say("installing ci/requirements-site.txt into .venv (once)")
+    code = run(PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", "ci/requirements-site.txt")
+    if code:
+        sys.exit(f"pip install failed with exit code {code}")
+    stamp.write_text(wanted)
+
+
+def cmd_site(args: list[str]) -> int:
+    ensure_site_requirements()
+    return run(PYTHON, "ci/website.py", *args)
+
+
 def cmd_test(args: list[str]) -> int:
-    """Every check, in order; stops at the first failing step. ``--no-browser`` skips the browser suite."""
+    """Every check. The quick static checks run first, in order, and stop at the first failure; then
+    the unit tests and the browser suite run side by side.
+
+    Each notebook is executed once: by the browser suite, in JupyterLab, which checks the run with
+    nbval's rules (``ci/nbcompare.py``). ``--no-browser`` skips the browser suite and has nbval's
+    pytest plugin execute the notebooks instead.
+    """
     start = time.perf_counter()
     browser = "--no-browser" not in args
     args = [a for a in args if a != "--no-browser"]
-    steps = [
+    targets = args or (UNIT_TESTS if browser else [])  # no targets: pyproject's testpaths, notebooks included
+    quick = [
         ("lint", [PYTHON, "-m", "ruff", "check", "."]),
         ("navigation and contents up to date", [PYTHON, "ci/nav.py", "--check"]),
         ("notebooks stored from one clean run, in the course style", [PYTHON, "ci/nbcheck.py"]),
         ("learner labs generated from solutions/ and up to date", [PYTHON, "ci/labs.py", "--check"]),
-        ("unit tests, lab checks and grader, every notebook under nbval",
-         [PYTHON, "-m", "pytest", "-n", "2", "--dist", "loadfile", "-q", *args]),
+        ("website builds (warnings are errors), links and answers checked", [PYTHON, "ci/website.py"]),
     ]
+    slow = [("pytest: unit tests, lab checks and grader" + ("" if browser else ", every notebook under nbval"),
+             [PYTHON, "-m", "pytest", "-n", "2", "--dist", "loadfile", "-q", *targets])]
+    ensure_site_requirements()
     ensure_debian_packages({"/usr/bin/bwrap": "bubblewrap", **({"/usr/bin/chromium": "chromium"} if browser else {})})
     if browser:
         ensure_browser_requirements()
-        steps.append(("every notebook and widget in JupyterLab in a real browser", [PYTHON, "ci/browser.py"]))
+        slow.append(("browser: every notebook run in JupyterLab and checked with nbval's rules, every widget and lab",
+                     [PYTHON, "ci/browser.py"]))
     timings = []
-    for name, cmd in steps:
+    env = jupyter_env()
+    for name, cmd in quick:
         say(f"{name}: {' '.join(str(c) for c in cmd[1:])}")
         step_start = time.perf_counter()
-        code = run(*cmd, env=jupyter_env())
-        timings.append((time.perf_counter() - step_start, name))
+        code = run(*cmd, env=env)
+        timings.append((time.perf_counter() - step_start, name, code))
         if code:
             say(f"FAILED: {name} (exit code {code})")
             return code
-    for seconds, name in timings:
-        say(f"{seconds:6.0f} s  {name}")
+    timings += run_together(slow, env)
+    for seconds, name, code in timings:
+        say(f"{seconds:6.0f} s  {'ok    ' if not code else 'FAILED'} {name}")
+    failed = [code for _, _, code in timings if code]
+    if failed:
+        return failed[0]
     say(f"all tests passed in {time.perf_counter() - start:.0f} s")
     return 0
 
@@ -191,9 +282,13 @@ def main(argv: list[str]) -> int:
         "open": cmd_open,
         "test": cmd_test,
         "regenerate": lambda a: run(PYTHON, "ci/regenerate.py", *a, env=jupyter_env()),
+        "soak": lambda a: run(PYTHON, "ci/soak.py", *a, env=jupyter_env()),
+        "mutants": lambda a: run(PYTHON, "ci/mutants.py", *a, env=jupyter_env()),
         "nav": lambda a: run(PYTHON, "ci/nav.py", *a),
         "labs": lambda a: run(PYTHON, "ci/labs.py", "generate", *a, env=jupyter_env()),
         "doctor": lambda a: run(PYTHON, "-m", "threadlab", "doctor"),
+        "site": cmd_site,
+        "edition": lambda a: run(PYTHON, "ci/edition.py", *a),
         "bench": lambda a: run(PYTHON, "ci/bench.py", *a, env=jupyter_env()),
     }
     if command not in commands:

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from threadlab.exercises import threads_left
+from threadlab.checks import threads_left
 
 
 @pytest.fixture

@@ -27,20 +27,17 @@ def md(src):
 ERROR = {"output_type": "error", "ename": "ValueError", "evalue": "boom", "traceback": []}
 
 
-def test_run_problems_clean_notebook():
-    nb = {"cells": [md("# t"), code("x = 1"), code("raise ValueError", [ERROR], tags=["raises-exception"])]}
-    assert browser.run_problems(nb) == []
-
-
-def test_run_problems_unexpected_error_and_cells_not_run():
-    nb = {"cells": [code("x = 1", [ERROR]), code("y = 2", count=None), code("", count=None)]}
-    problems = browser.run_problems(nb)
-    assert problems == ["cell 0 shows an error: ValueError: boom", "cell 1 did not run"]
-
-
-def test_run_problems_tagged_cell_that_did_not_raise():
-    nb = {"cells": [code("x = 1", tags=["raises-exception"])]}
-    assert browser.run_problems(nb) == ["cell 0 is tagged raises-exception but shows no error"]
+def test_summarize_one_line_per_problem_and_the_cells_that_did_not_run_in_one():
+    nb = {"cells": [md("# t"), code("x = 1", [ERROR]), code("y = 2", count=None), code("z = 3", count=None),
+                    code("raise ValueError", tags=["raises-exception"], count=None)],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    ran = {**nb, "cells": [md("# t"), code("x = 1", [ERROR]), code("y = 2", count=None), code("z = 3", count=None),
+                           code("raise ValueError", tags=["raises-exception"], count=None)]}
+    stored = {**nb, "cells": [md("# t"), code("x = 1"), code("y = 2"), code("z = 3"),
+                              code("raise ValueError", [ERROR], tags=["raises-exception"])]}
+    lines = browser.summarize(browser.nbcompare.compare(stored, ran))
+    assert lines == ["cell 1 (nbval Cell 0): error: ValueError: boom", "3 cells did not run (from cell 2 on)"]
+    assert browser.summarize([]) == []
 
 
 SOLUTION = """def f(urls):
@@ -136,43 +133,3 @@ def test_widget_cells():
     view = {"output_type": "display_data", "data": {browser.WIDGET_MIME: {"model_id": "x"}}}
     nb = {"cells": [code("a"), md("b"), code("w", [view])]}
     assert browser.widget_cells(nb) == [2]
-
-
-def test_speed_measuring_notebooks_run_alone(tmp_path):
-    import json
-    import threading
-    import time
-
-    timed, plain = tmp_path / "timed.ipynb", tmp_path / "plain.ipynb"
-    timed.write_text(json.dumps({"cells": [code("assert result.speedup(8) >= 5")]}))
-    plain.write_text(json.dumps({"cells": [code("assert x == 1")]}))
-    assert browser.measures_speed(timed) and not browser.measures_speed(plain)
-    cores_judged = tmp_path / "cores.ipynb"
-    cores_judged.write_text(json.dumps({"cells": [code("speedup = a / b"), code("if quiet:\n    assert speedup > 1.5")]}))
-    md_only = tmp_path / "md.ipynb"   # the words in prose do not count
-    md_only.write_text(json.dumps({"cells": [code("speedup = 2"), md("on a quiet machine")]}))
-    assert browser.judges_cores(cores_judged)
-    assert not browser.judges_cores(timed) and not browser.judges_cores(md_only) and not browser.judges_cores(plain)
-
-    cores, log = browser.Cores(2), []
-    first = cores.take(alone=False)            # another browser is busy with an ordinary notebook
-    alone = threading.Thread(target=lambda: log.append(("alone", cores.take(alone=True))))
-    alone.start()
-    time.sleep(0.1)
-    assert log == []                           # the speed-measuring notebook waits for it to end
-    cores.give_back(first)
-    alone.join(5)
-    assert log == [("alone", 2)] and cores.free == 0
-    cores.give_back(2)
-    assert cores.free == 2
-
-
-def test_only_a_failed_assert_earns_a_run_alone():
-    failed_assert = {"output_type": "error", "ename": "AssertionError", "evalue": "(0.0003, 0.0002)", "traceback": []}
-    nb = {"cells": [code("x = 1"), code("assert x < 0", [failed_assert]), code("y = 2", count=None)]}
-    assert browser.only_failed_asserts(browser.run_problems(nb))
-    other = {"cells": [code("x = 1", [ERROR]), code("y = 2", count=None)]}
-    assert not browser.only_failed_asserts(browser.run_problems(other))          # a real exception
-    assert not browser.only_failed_asserts(["cell 3 shows an error: AssertionError: x",
-                                            "widget 0 shows 'Error displaying widget'"])  # a broken widget
-    assert not browser.only_failed_asserts([])                                  # nothing failed

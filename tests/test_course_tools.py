@@ -161,7 +161,7 @@ def test_regenerate_runs_speed_measuring_notebooks_alone_first(tmp_path, monkeyp
     import regenerate
 
     paths = []
-    for name, src in [("a", "print(1)"), ("fast", "print(speedup)"), ("b", "print(2)"), ("c", "x = quiet")]:
+    for name, src in [("a", "print(1)"), ("fast", "print(speedup)"), ("b", "print(2)"), ("c", "x = per_second")]:
         nb = nbformat.v4.new_notebook()
         nb.cells = [code(src)]
         nbformat.write(nb, tmp_path / f"{name}.ipynb")
@@ -183,3 +183,84 @@ def test_regenerate_runs_speed_measuring_notebooks_alone_first(tmp_path, monkeyp
     assert all(others == {stem} for stem, others in log[:2])               # each alone
     assert {stem for stem, _ in log[2:]} == {"a", "b"}
     assert any(len(others) == 2 for _, others in log[2:])                  # the rest share the machine
+
+
+def test_python_floor_is_said_before_anything_is_installed():
+    import course
+
+    assert course.check_python((3, 11, 0)) is None and course.check_python((3, 13, 1)) is None
+    message = course.check_python((3, 10, 13))
+    assert "needs Python 3.11 or newer; this is Python 3.10.13" in message and "python3.11 ci/course.py" in message
+    old = next(iter(sorted(Path("/root/.pyenv/versions").glob("3.10*/bin/python"))), None)  # pyenv's, if any
+    if old is None:
+        pytest.skip("no Python 3.10 on this machine")
+    import subprocess
+
+    done = subprocess.run([str(old), str(ROOT / "ci" / "course.py"), "doctor"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "needs Python 3.11 or newer" in done.stderr, done.stderr
+
+
+# ---------------------------------------------------------------- reading time, builds on, slides
+
+
+def markdown(source, *tags):
+    cell = nbformat.v4.new_markdown_cell(source)
+    cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def test_title_gets_reading_time_and_the_lessons_it_builds_on(repo):
+    lesson(repo / "notebooks" / "03-late.ipynb", "03 · Late",
+           [markdown("As lesson 01 showed, and [02](02-how.ipynb) too; lesson 09 comes later. " + "word " * 1700)])
+    nav.write(repo)
+    late = nbformat.read(repo / "notebooks" / "03-late.ipynb", as_version=4)
+    title_cell = late.cells[1].source
+    assert title_cell.startswith("# 03 · Late\n\n*Reading time: about 10 minutes. Builds on [01 · Why](01-why.ipynb) "
+                                 "and [02 · How](02-how.ipynb).*\n\ntext")
+    first = nbformat.read(repo / "notebooks" / "01-why.ipynb", as_version=4)
+    assert "*Reading time: about 5 minutes.*" in first.cells[1].source and "Builds on" not in first.cells[1].source
+    # a second run changes nothing, and editing the prose changes the line
+    assert nav.stale(repo) == []
+    late.cells[2].source += " word" * 500
+    nbformat.write(late, repo / "notebooks" / "03-late.ipynb")
+    assert nav.stale(repo) == ["notebooks/03-late.ipynb"]
+    nav.write(repo)
+    assert "about 15 minutes" in nbformat.read(repo / "notebooks" / "03-late.ipynb", as_version=4).cells[1].source
+
+
+def test_builds_on_names_at_most_the_three_latest_and_a_lab_links_from_its_folder(repo):
+    for n in range(3, 9):
+        lesson(repo / "notebooks" / f"0{n}-l{n}.ipynb", f"0{n} · L{n}")
+    lessons = nav.lessons(repo)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [markdown("# 09 · Nine\n\nlessons 01, 02 and 03, lesson 05 and lessons 06-07")]
+    path = repo / "notebooks" / "09-nine.ipynb"
+    assert [p.name[:2] for p in nav.builds_on(nb, path, lessons)] == ["06", "07", "08"]
+    lab = repo / "solutions" / "lab1-x" / "lab1-x.ipynb"
+    nb.cells = [markdown("# Lab 1 · X\n\nUses [the pool](../../notebooks/08-l8.ipynb) of lesson 04.")]
+    line = nav.reading_line(nb, lab, lessons)
+    assert "Builds on [04 · L4](../../notebooks/04-l4.ipynb) and [08 · L8](../../notebooks/08-l8.ipynb)." in line
+
+
+def test_reading_line_is_replaced_not_added_again():
+    source = "# 01 · X\n\n*Reading time: about 5 minutes.*\n\nMotivation."
+    assert nav.with_reading_line(source, "*Reading time: about 10 minutes.*") == (
+        "# 01 · X\n\n*Reading time: about 10 minutes.*\n\nMotivation.")
+    assert nav.with_reading_line("# 01 · X", "*Reading time: about 5 minutes.*") == (
+        "# 01 · X\n\n*Reading time: about 5 minutes.*")
+
+
+def test_slides_a_slide_per_section_subslides_for_long_ones_notes_for_solutions():
+    cells = [markdown("nav", "nav"), markdown("# 01 · T"), markdown("## 1. First"),
+             code("\n".join(["x = 1"] * 10)), code("\n".join(["y = 2"] * 10)), code("\n".join(["z = 3"] * 10)),
+             markdown("### Exercise 1.1 — do it"), code("answer = ..."), code("print(42)", "solution"),
+             markdown("## Key points"), markdown("nav", "nav")]
+    assert nav.slide_types(cells) == ["skip", "slide", "slide", "-", "-", "subslide", "subslide", "-", "notes",
+                                      "slide", "skip"]
+
+
+def test_nav_writes_slide_metadata_on_every_cell(repo):
+    nav.write(repo)
+    nb = nbformat.read(repo / "notebooks" / "02-how.ipynb", as_version=4)
+    kinds = [c.metadata["slideshow"]["slide_type"] for c in nb.cells]
+    assert kinds == ["skip", "slide", "skip"]

@@ -10,11 +10,13 @@ import shutil
 
 import pytest
 
-from threadlab.grading import grader
+from threadlab.grading import grader, sandbox
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# auto where bubblewrap works; without it, none asked for explicitly (the grader never falls to it by itself)
+ISOLATION = "auto" if sandbox.probe_bwrap()[0] else "none"
 REAL_LABS = sorted(glob.glob(os.path.join(ROOT, "solutions", "*", "*.ipynb")))
 
 
@@ -43,7 +45,7 @@ def test_real_lab_solution_gets_full_marks_and_blank_gets_zero(source, tmp_path)
     shutil.copy(_learner_version(source, str(tmp_path)), subs_dir / "lab-blank.ipynb")
     lines = []
     results = grader.grade_class(lab, [str(subs_dir)], str(tmp_path / "out"), source=source, echo=lines.append,
-                                 settings=grader.Settings(cell_timeout=60, budget=240))
+                                 settings=grader.Settings(cell_timeout=60, budget=240, isolation=ISOLATION))
     print("\n".join(lines))
     got = {r["student"]: r for r in results}
     if got["lab-solution"]["score"] < got["lab-solution"]["max_score"]:
@@ -52,7 +54,7 @@ def test_real_lab_solution_gets_full_marks_and_blank_gets_zero(source, tmp_path)
         print("regrading the solution once:", got["lab-solution"]["verdict"])
         (got["lab-solution"],) = grader.grade_class(
             lab, [str(subs_dir / "lab-solution.ipynb")], str(tmp_path / "out"), source=source, echo=print,
-            settings=grader.Settings(cell_timeout=60, budget=240, jobs=1))
+            settings=grader.Settings(cell_timeout=60, budget=240, jobs=1, isolation=ISOLATION))
     assert got["lab-solution"]["max_score"] > 0
     assert got["lab-solution"]["score"] == got["lab-solution"]["max_score"], got["lab-solution"]["verdict"]
     assert got["lab-blank"]["score"] == 0, got["lab-blank"]["checks"]

@@ -6,7 +6,7 @@ import urllib.error
 
 import pytest
 
-from threadlab.exercises import threads_left
+from threadlab.checks import threads_left
 from threadlab.lessons import lesson08 as L
 
 

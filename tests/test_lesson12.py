@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from threadlab.exercises import threads_left
+from threadlab.checks import threads_left
 from threadlab.lessons import lesson12 as L
 
 

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from threadlab.exercises import threads_left
+from threadlab.checks import threads_left
 from threadlab.explorer_widget import ExplorerWidget
 from threadlab.lessons import lesson15 as L
 

@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from threadlab import measure
+from threadlab.env import cores_by_affinity
 from threadlab.measure import (
     Elsewhere,
     Row,
@@ -22,7 +22,6 @@ from threadlab.measure import (
     Timing,
     amdahl,
     best_of,
-    cpu_quota,
     cpu_seconds_tree,
     describe_machine,
     ideal_speedup,
@@ -198,7 +197,7 @@ def test_threads_never_use_more_cores_than_exist():
     # each thread's CPU time lies inside its own span of the wall clock: a physical bound, on any load
     run = run_threads(burn, [0.05] * 4, threads=2)
     assert run.cpu_total >= 4 * 0.05 - 1e-3  # each thread got the CPU time it asked for
-    assert run.cores_used <= measure.affinity_cores() + 0.02
+    assert run.cores_used <= cores_by_affinity() + 0.02
 
 
 @pytest.mark.skipif(not GIL, reason="the GIL is disabled in this interpreter")
@@ -290,43 +289,6 @@ def test_elsewhere_lists_programs_only_when_asked():
 
 
 # --- the machine ----------------------------------------------------------------------------------
-
-
-def _cgroup(tmp_path, proc_line, files):
-    proc = tmp_path / "cgroup"
-    proc.write_text(proc_line + "\n")
-    root = tmp_path / "fs"
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text + "\n")
-    return str(root), str(proc)
-
-
-def test_cpu_quota_v2(tmp_path):
-    root, proc = _cgroup(tmp_path, "0::/job", {"job/cpu.max": "150000 100000"})
-    assert cpu_quota(root, proc) == 1.5
-    root, proc = _cgroup(tmp_path, "0::/job", {"job/cpu.max": "max 100000"})
-    assert cpu_quota(root, proc) is None
-
-
-def test_cpu_quota_v1_and_a_container_that_sees_the_root(tmp_path):
-    files = {"cpu/cpu.cfs_quota_us": "50000", "cpu/cpu.cfs_period_us": "100000"}
-    root, proc = _cgroup(tmp_path, "4:cpu,cpuacct:/docker/abc\n3:memory:/docker/abc", files)
-    assert cpu_quota(root, proc) == 0.5
-    files = {"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}
-    root, proc = _cgroup(tmp_path, "4:cpu:/", files)
-    assert cpu_quota(root, proc) is None
-    assert cpu_quota(str(tmp_path / "nothing"), str(tmp_path / "missing")) is None
-
-
-def test_usable_cores_is_capped_by_a_quota(monkeypatch):
-    monkeypatch.setattr(measure, "affinity_cores", lambda: 8)
-    monkeypatch.setattr(measure, "cpu_quota", lambda: 2.5)
-    assert measure.usable_cores() == 2
-    monkeypatch.setattr(measure, "cpu_quota", lambda: 0.5)
-    assert measure.usable_cores() == 1
-    monkeypatch.setattr(measure, "cpu_quota", lambda: None)
-    assert measure.usable_cores() == 8
 
 
 def test_describe_machine():

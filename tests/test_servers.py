@@ -3,7 +3,7 @@
 import threading
 import urllib.request
 
-from threadlab.exercises import threads_left
+from threadlab.checks import threads_left
 from threadlab.servers import LocalHTTPServer, QuietHandler, send_text
 
 

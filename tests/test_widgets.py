@@ -57,3 +57,29 @@ def test_show_wraps_a_figure_with_stable_text():
     assert repr(shown) == "<Figure: empty>"
     assert shown._repr_png_().startswith(b"\x89PNG")
     assert to_png(fig).startswith(b"\x89PNG")
+
+
+def test_show_needs_alt_text_and_keeps_the_text_form_stable():
+    fig, _ = new_figure()
+    shown = show(fig, "Two threads  take turns\n on one core")
+    assert repr(shown) == "<Figure: Two threads take turns on one core>"
+    assert shown.alt == shown.name == "Two threads take turns on one core"
+    import pytest
+
+    with pytest.raises(ValueError, match="alt text"):
+        show(fig, "  ")
+
+
+def test_figures_are_opaque_so_a_dark_theme_keeps_them_readable():
+    import io
+
+    import matplotlib
+    from matplotlib.image import imread
+
+    # even under a style that makes figures transparent (as some dark styles do)
+    with matplotlib.rc_context({"figure.facecolor": "none", "savefig.transparent": True}):
+        fig, ax = new_figure()
+        ax.plot([0, 1], [0, 1])
+        pixels = imread(io.BytesIO(to_png(fig)), format="png")
+    assert pixels.shape[2] == 4 and pixels[..., 3].min() == 1.0
+    assert pixels[0, 0, :3].tolist() == [1.0, 1.0, 1.0]

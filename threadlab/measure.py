@@ -13,7 +13,8 @@ something that makes a timing readable next to it:
 - :func:`cpu_seconds_tree`: CPU seconds of this process and all its descendants, live or ended.
 - :class:`Elsewhere`: how many cores other programs, and the hypervisor (steal time), took while
   a block ran; optionally which programs.
-- :func:`usable_cores`, :func:`cpu_quota`, :func:`describe_machine`: what this machine gives us.
+- :func:`describe_machine`: what this machine gives us (cores by affinity and by cgroup quota come
+  from :mod:`threadlab.env`, as :func:`usable_cores` does).
 
 >>> from threadlab.workers import sleep_task
 >>> result = measure_scaling(sleep_task, [0.01] * 4, workers=[1, 2, 4])
@@ -34,6 +35,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
+from threadlab.env import cgroup_cpu_quota, cores_by_affinity, usable_cores
 from threadlab.workers import noop
 
 KINDS = ("thread", "process")
@@ -521,82 +523,6 @@ def _read(path: str) -> str | None:
         return None
 
 
-def _cgroup_paths(proc_cgroup: str) -> list[tuple[str, str]]:
-    """(cgroup version, path inside the controller's hierarchy) of this process, from /proc/self/cgroup."""
-    text = _read(proc_cgroup) or ""
-    found = []
-    for line in text.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) != 3:
-            continue
-        _, controllers, path = parts
-        if controllers == "":
-            found.append(("v2", path))
-        elif "cpu" in controllers.split(","):
-            found.append(("v1", path))
-    return found
-
-
-def _limit_in(folder: str, version: str) -> tuple[bool, float | None]:
-    """(found a limit file, the limit in cores or None for "no limit") in one cgroup folder."""
-    if version == "v2":
-        text = _read(os.path.join(folder, "cpu.max"))
-        if not text:
-            return False, None
-        quota, _, period = text.partition(" ")
-        return True, None if quota == "max" or not period else int(quota) / int(period)
-    quota = _read(os.path.join(folder, "cpu.cfs_quota_us"))
-    period = _read(os.path.join(folder, "cpu.cfs_period_us"))
-    if quota is None or not period:
-        return False, None
-    return True, int(quota) / int(period) if int(quota) > 0 else None
-
-
-def cpu_quota(root: str = "/sys/fs/cgroup", proc_cgroup: str = "/proc/self/cgroup") -> float | None:
-    """The cgroup CPU limit of this process in cores (1.5 = one and a half cores), or None if none.
-
-    Containers (Docker ``--cpus``, Kubernetes limits, CI runners) often set one: it caps what
-    every thread and process of ours together may use, whatever the number of cores we can see.
-    ``os.process_cpu_count()`` follows affinity only, not this quota. Reads cgroup v2
-    (``cpu.max``) and v1 (``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``).
-    """
-    limits = []
-    for version, path in _cgroup_paths(proc_cgroup):
-        rel = path.lstrip("/")
-        if version == "v2":
-            folders = [os.path.join(root, rel), root]
-        else:
-            names = ("cpu", "cpu,cpuacct", "cpuacct,cpu")
-            folders = [os.path.join(root, n, rel) for n in names] + [os.path.join(root, n) for n in names]
-        for folder in folders:  # inside a container the path may be the host's: then the root holds it
-            found, limit = _limit_in(folder, version)
-            if found:
-                if limit is not None:
-                    limits.append(limit)
-                break
-    return min(limits) if limits else None
-
-
-def affinity_cores() -> int:
-    """CPU cores this process may run on (its affinity), or all the machine's cores where unknown."""
-    if hasattr(os, "process_cpu_count"):  # Python 3.13+
-        count = os.process_cpu_count()
-    elif hasattr(os, "sched_getaffinity"):
-        count = len(os.sched_getaffinity(0))
-    else:  # pragma: no cover - macOS and Windows before 3.13
-        count = os.cpu_count()
-    return count or 1
-
-
-def usable_cores() -> int:
-    """CPU cores this process may really use: its affinity, capped by a cgroup quota (rounded down)."""
-    cores = affinity_cores()
-    quota = cpu_quota()
-    if quota is not None:
-        cores = min(cores, max(1, math.floor(quota)))
-    return cores
-
-
 def cpu_model() -> str:
     """The CPU's model name, as the OS reports it."""
     for line in (_read("/proc/cpuinfo") or "").splitlines():
@@ -618,8 +544,8 @@ def describe_machine(packages: Iterable[str] = ()) -> dict:
     return {
         "cpu_model": cpu_model(),
         "logical_cpus": os.cpu_count(),
-        "affinity_cores": affinity_cores(),
-        "cgroup_quota_cores": cpu_quota(),
+        "affinity_cores": cores_by_affinity(),
+        "cgroup_quota_cores": cgroup_cpu_quota(),
         "usable_cores": usable_cores(),
         "load_average_1_5_15": [round(x, 2) for x in load] if load else None,
         "platform": f"{platform.system()} {platform.release()} {platform.machine()}",

@@ -1,4 +1,9 @@
-"""Small matplotlib helpers shared by the lessons and widgets."""
+"""Small matplotlib helpers shared by the lessons and widgets.
+
+Figures are drawn on an opaque white background, so they stay readable in a dark JupyterLab
+theme and on the website's dark mode (a transparent PNG would put black labels on black).
+Every figure a lesson shows gets alt text: ``show(fig, "a sentence saying what it shows")``.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +27,9 @@ def new_figure(ax=None, figsize=FIGSIZE, ncols: int = 1):
 
 
 def to_png(fig, dpi: int = 90) -> bytes:
-    """Render a figure to PNG bytes."""
+    """Render a figure to PNG bytes, on an opaque white background whatever the style says."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
+    fig.savefig(buffer, format="png", dpi=dpi, facecolor="white", transparent=False)
     return buffer.getvalue()
 
 
@@ -32,20 +37,49 @@ class Shown:
     """Wrap a figure so a notebook cell displays it as a PNG with a stable text form.
 
     A bare ``Figure`` made without pyplot has no PNG representation in IPython; this adds one.
-    The text form ``<Figure: title>`` is what nbval compares, so it must not vary.
+    The text form ``<Figure: alt text>`` is what nbval compares, so the alt text must not vary
+    (no measured numbers in it). The website uses it as the image's alt text.
     """
 
-    def __init__(self, fig, name: str = "figure"):
+    def __init__(self, fig, alt: str):
+        alt = " ".join(str(alt).split())
+        if not alt:
+            raise ValueError("give the figure an alt text: a sentence saying what it shows")
         self.fig = fig
-        self.name = name
+        self.alt = alt
+
+    @property
+    def name(self) -> str:  # the name older code used for the alt text
+        return self.alt
 
     def _repr_png_(self):
         return to_png(self.fig)
 
     def __repr__(self):
-        return f"<Figure: {self.name}>"
+        return f"<Figure: {self.alt}>"
 
 
-def show(fig, name: str = "figure") -> Shown:
-    """``show(fig, "speedup")`` as the last line of a cell displays ``fig``."""
-    return Shown(fig, name)
+def show(fig, alt: str) -> Shown:
+    """``show(fig, "Elapsed time falls as threads are added, up to 8")`` as the last line of a
+    cell displays ``fig``; ``alt`` says what the figure shows, for readers who cannot see it
+    (screen readers, the website's alt text) and as the text nbval compares."""
+    return Shown(fig, alt)
+
+
+def plot_speedup(workers, elapsed, ideal, what: str = "threads", title: str = ""):
+    """Two panels against the number of workers: elapsed time, and speedup ``elapsed[0] / elapsed[n]``,
+    each next to its ideal (``ideal`` holds the ideal speedups; the first worker count is the baseline)."""
+    fig, (left, right) = new_figure(figsize=(8.4, 3.4), ncols=2)
+    workers, elapsed, ideal = list(workers), list(elapsed), list(ideal)
+    base = elapsed[0]
+    left.plot(workers, [base / i for i in ideal], "--", color="grey", label="ideal")
+    left.plot(workers, elapsed, "o-", label="measured")
+    left.set(xlabel=what, ylabel="elapsed (s)", title=title or "elapsed time", ylim=(0, None))
+    right.plot(workers, ideal, "--", color="grey", label="ideal")
+    right.plot(workers, [base / e for e in elapsed], "o-", label="measured")
+    right.set(xlabel=what, ylabel="speedup (x)", title="speedup = T(1) / T(n)", ylim=(0, None))
+    for ax in (left, right):
+        ax.set_xticks(workers)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return fig

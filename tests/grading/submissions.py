@@ -210,6 +210,14 @@ HUGE_OUTPUT = """for i in range(40):
     print(i, "spam " * 20000)
 """ + EX1_PLAIN
 
+# a cell that prints a few hundred MB: the kernel itself must cap it before its output thread runs out of memory
+HUGE_PRINT = """print("x" * 150_000_000)
+""" + EX1_PLAIN
+
+# the student's own text quotes nbgrader's hidden-test marker (nbgrader's ClearHiddenTests raised on it)
+MARKER_TEXT = """# the teacher's tests sit between ### BEGIN HIDDEN TESTS and ...
+""" + EX1_PLAIN
+
 DETACHED = """import subprocess
 subprocess.Popen(["sleep", "313"], start_new_session=True)  # escapes the kernel's session
 """ + EX1_PLAIN
@@ -244,6 +252,8 @@ KINDS = {
     "slow-fork-bomb": ({"ex2-solution": SLOW_FORK_BOMB}, 3, "process limit"),
     "memory-bomb": ({"ex2-solution": MEMORY_BOMB}, 3, "memory limit"),
     "huge-output": ({"ex1-solution": HUGE_OUTPUT}, 5, "output"),
+    "huge-print": ({"ex1-solution": HUGE_PRINT}, 5, "output beyond"),
+    "marker-in-text": ({"ex1-solution": MARKER_TEXT}, 5, "hidden-test marker text: graded as ordinary code"),
     "attack": ({"ex1-solution": ATTACK}, 5, ""),
     "detached-process": ({"ex1-solution": DETACHED}, 5, "ok"),
     "forged-checker": ({"ex1-solution": FORGED}, 2, "replaced the checker"),
@@ -254,6 +264,14 @@ KINDS = {
     "malformed-json": ("malformed", 0, "malformed JSON"),
     "not-a-notebook": ("not-notebook", 0, "not a notebook"),
 }
+
+
+def isolation_for_tests() -> str:
+    """``auto`` where bubblewrap works, else ``none``, asked for explicitly: the grader never falls to it by
+    itself, and a machine without bubblewrap still runs the grader's tests (the isolation tests skip there)."""
+    from threadlab.grading import sandbox
+
+    return "auto" if sandbox.probe_bwrap()[0] else "none"
 
 
 def write_submission(kind, path):

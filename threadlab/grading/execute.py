@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import threading
 import time
 
 from jupyter_client.manager import AsyncKernelManager
 from nbformat.notebooknode import NotebookNode
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Float, Integer, List
+from nbgrader.preprocessors import Execute, OverwriteCells
+from traitlets import Float, Integer
 
 STOPPED = "GradingStopped"
+#: what the kernel prints once when its own output cap is reached (threadlab.grading.kernel_output)
+KERNEL_OUTPUT_NOTE = "[grader: the kernel's output limit was reached"
 #: after a cell timed out, this many processes of the submission's user count as a fork bomb even
 #: below the process limit (a loaded machine forks slowly); a kernel and its helpers are a handful
 FORK_BOMB_PROCESSES = 24
@@ -58,8 +59,12 @@ class SandboxKernelManager(AsyncKernelManager):
         return self.sandbox.kernel_command(self.connection_file)
 
     async def _async_pre_start_kernel(self, **kw):
+        from .sandbox import package_root
+
         cmd, kw = await super()._async_pre_start_kernel(**kw)
         kw["cwd"] = self.sandbox.home
+        if self.sandbox.level != "bwrap":  # (bwrap sets it inside) the kernel imports the grader's own threadlab
+            kw["env"] = {**(kw.get("env") or os.environ), "PYTHONPATH": package_root()}
         return cmd, kw
 
     def kill_now(self):
@@ -180,6 +185,11 @@ class GradingExecute(Execute):
 
     # -- output budget -------------------------------------------------------------------------
     def output(self, outs, msg, display_id, cell_index):
+        text = msg.get("content", {}).get("text", "")
+        if isinstance(text, str) and KERNEL_OUTPUT_NOTE in text and not getattr(self, "_output_noted", False):
+            self._output_noted = True  # the kernel capped its own output (threadlab.grading.kernel_output)
+            self.events.append({"cell": cell_index, "kind": "output-truncated",
+                                "detail": f"output beyond {self.output_limit} bytes dropped"})
         size = _text_size(msg)
         self._output_bytes = getattr(self, "_output_bytes", 0) + size
         if self._output_bytes > self.output_limit:
@@ -346,34 +356,28 @@ class GradingExecute(Execute):
         return f", exit status {code}"
 
 
-class ScrubHiddenText(NbGraderPreprocessor):
-    """Feedback must not show hidden tests: drop output lines that quote a line of them."""
+class QuietOverwriteCells(OverwriteCells):
+    """nbgrader's OverwriteCells, without its warning about check cells the student never touched.
 
-    hidden_lines = List(help="lines of the hidden tests").tag(config=True)
+    The reference's locked check cells hold hidden tests that the learner's copy does not, so nbgrader reports
+    "Attribute 'checksum' for cell exN-check has changed!" for every untouched check cell. Only a real edit is
+    reported here, as an event the verdict shows; nbgrader puts the reference back either way."""
 
-    def preprocess_cell(self, cell, resources, index):
-        lines = {line.strip() for line in self.hidden_lines if len(line.strip()) >= 8}
-        if not lines or cell.cell_type != "code":
-            return cell, resources
+    def preprocess_cell(self, cell, resources, cell_index):
+        self._submitted = cell.source
+        return super().preprocess_cell(cell, resources, cell_index)
 
-        def clean(text):
-            kept, dropped = [], 0
-            for line in text.splitlines(keepends=True):
-                plain = re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
-                if any(hidden in plain for hidden in lines):
-                    dropped += 1
-                else:
-                    kept.append(line)
-            if dropped:
-                kept.append(f"[{dropped} line(s) quoting hidden tests removed]\n")
-            return "".join(kept)
+    def report_change(self, name, attr, old, new):
+        if attr == "checksum":
+            from .hidden import strip_regions
 
-        for out in cell.get("outputs", []):
-            if "text" in out:
-                out.text = clean(out.text)
-            for key, value in list(out.get("data", {}).items()):
-                if isinstance(value, str):
-                    out.data[key] = clean(value)
-            if "traceback" in out:
-                out.traceback = [clean(t) for t in out.traceback]
-        return cell, resources
+            reference = self.gradebook.find_source_cell(name, self.notebook_id, self.assignment_id).source
+
+            def plain(text):
+                return [line.rstrip() for line in text.strip().splitlines()]
+
+            if plain(strip_regions(reference)[0]) == plain(self._submitted):
+                return  # the learner's copy of the cell, untouched
+            EVENTS.append({"cell": None, "kind": "locked-cell-edited",
+                           "detail": f"the submission changed the locked cell {name}: the reference was put back"})
+        super().report_change(name, attr, old, new)

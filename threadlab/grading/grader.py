@@ -6,15 +6,21 @@ gradebook that knows only the lab. The student's kernel runs in the sandbox of
 :mod:`threadlab.grading.sandbox`. When the kernel and every process it started are dead, the
 parent process merges the scores into the class gradebook ``DIR/gradebook.db``.
 
-Layout of ``DIR`` (an nbgrader course folder, so ``nbgrader formgrader`` works on it too)::
+Layout of ``DIR`` (an nbgrader course folder: formgrader, ``generate_feedback`` and ``release_feedback``
+work in it, and none of them can show a hidden test)::
 
-    gradebook.db                       the class gradebook (nbgrader)
-    grades.csv                         one row per student and lab (written at the end, atomically)
+    nbgrader_config.py                 course id, exchange, and the preprocessors that keep hidden tests out
+    gradebook.db                       the class gradebook (nbgrader), with submission times and late penalties
+    threadlab-grades.csv               one row per student and lab with the verdict (nbgrader export writes grades.csv)
     source/LAB/LAB.ipynb               the reference notebook that was graded against
-    autograded/STUDENT/LAB/LAB.ipynb   the executed submission (contains hidden tests: teachers only)
-    feedback/STUDENT/LAB/LAB.html      feedback for the student (hidden tests removed)
+    release/LAB/LAB.ipynb              the learner version (what nbgrader generate_assignment makes)
+    submitted/STUDENT/LAB/             the submission as handed in, with nbgrader's timestamp.txt and secret
+    autograded/STUDENT/LAB/LAB.ipynb   the executed submission, hidden tests cut out
+    feedback/STUDENT/LAB/LAB.html      feedback for the student (hidden tests cut out), with timestamp.txt
+    teacher/STUDENT/LAB.ipynb          the executed submission with the hidden tests and all their output
     results/STUDENT/LAB.json           score, verdict, per-check points, seconds (written last, atomically)
     logs/STUDENT/LAB.log               what happened: verdict, events, kernel output
+    manual/STUDENT/LAB.json            manual grades and comments kept across a re-grade (only during one)
     GRADING-IN-PROGRESS                exists while a run is going on (a killed run leaves it behind)
 """
 
@@ -23,6 +29,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as _dt
+import glob
 import hashlib
 import io
 import json
@@ -36,9 +43,12 @@ import tempfile
 import time
 import traceback
 
-from .sandbox import Limits, Sandbox, detect_isolation
+from . import hidden, late
+from .sandbox import IsolationError, Limits, Sandbox, detect_isolation
 
 MARKER = "GRADING-IN-PROGRESS"
+GRADES_CSV = "threadlab-grades.csv"
+CONFIG_HEADER = "# Written by `python -m threadlab grade`"
 MAX_NOTEBOOK_BYTES = 50 * 1024**2
 COURSE = "threadlab"
 
@@ -51,8 +61,13 @@ class Settings:
     budget: float = 60.0  # seconds for a whole submission (watchdog)
     output_limit: int = 1_000_000  # bytes of output kept per submission
     limits: Limits = dataclasses.field(default_factory=Limits)
-    isolation: str = "auto"  # auto | bwrap | none
+    isolation: str = "auto"  # auto | bwrap | uid | none
     jobs: int = 0  # 0 = all usable cores
+    course: str = COURSE  # nbgrader course id (the exchange's, for release_feedback)
+    exchange: str | None = None  # nbgrader's Exchange.root, written into DIR/nbgrader_config.py
+    hidden_detail: str = "names"  # what feedback shows of each hidden test: names | full | none
+    due: _dt.datetime | None = None  # aware, UTC
+    late_policy: late.LatePolicy | None = None
 
 
 def usable_cores() -> int:
@@ -80,19 +95,33 @@ def student_id_for(path: str, lab: str) -> str:
     return re.sub(r"[^A-Za-z0-9._@+-]", "_", stem).strip("._") or "student"
 
 
-def find_submissions(lab: str, paths: list[str]) -> list[tuple[str, str]]:
+def lab_notebook_in(folder: str, lab: str) -> str | None:
+    """The lab's notebook in one student's folder or repository: ``LAB.ipynb``, ``LAB/LAB.ipynb`` or
+    ``labs/LAB/LAB.ipynb`` (a clone of the course's template repository)."""
+    for candidate in (os.path.join(folder, lab + ".ipynb"), os.path.join(folder, lab, lab + ".ipynb"),
+                      os.path.join(folder, "labs", lab, lab + ".ipynb")):
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def find_submissions(lab: str, paths: list[str], skipped: list | None = None) -> list[tuple[str, str]]:
     """(student id, notebook path) for notebook files and folders of them (see :func:`student_id_for`).
 
-    A folder holds ``LAB.ipynb`` itself (one student), or one entry per student: ``ID.ipynb``,
-    ``ID/LAB.ipynb``, ``ID/LAB/LAB.ipynb`` (nbgrader's ``submitted/``) or ``ID/labs/LAB/LAB.ipynb`` (a clone
-    of the student's repository).
+    A folder is one student's (it holds the lab's notebook, see :func:`lab_notebook_in`: only that notebook is
+    taken, never a stray ``Untitled.ipynb``), or a class folder with one entry per student: ``ID.ipynb``,
+    ``ID/LAB.ipynb``, ``ID/LAB/LAB.ipynb`` (nbgrader's ``submitted/``) or ``ID/labs/LAB/LAB.ipynb`` (the
+    repositories ``gh classroom clone student-repos`` puts in ``<assignment>-submissions/``). A student
+    folder without the lab's notebook is listed in ``skipped`` as (folder, reason). No submission at all,
+    or a path that does not exist (a shell pattern that matched nothing), is an error.
     """
     found = []
+    skipped = [] if skipped is None else skipped
     for path in paths:
         if os.path.isdir(path):
-            direct = os.path.join(path, lab + ".ipynb")
-            if os.path.isfile(direct):
-                found.append(direct)
+            own = lab_notebook_in(path, lab)
+            if own is not None:
+                found.append(own)
                 continue
             for name in sorted(os.listdir(path)):
                 child = os.path.join(path, name)
@@ -101,22 +130,28 @@ def find_submissions(lab: str, paths: list[str]) -> list[tuple[str, str]]:
                 if os.path.isfile(child) and name.endswith(".ipynb"):
                     found.append(child)
                 elif os.path.isdir(child):
-                    for candidate in (os.path.join(child, lab + ".ipynb"), os.path.join(child, lab, lab + ".ipynb"),
-                                      os.path.join(child, "labs", lab, lab + ".ipynb")):
-                        if os.path.isfile(candidate):
-                            found.append(candidate)
-                            break
+                    notebook = lab_notebook_in(child, lab)
+                    if notebook is not None:
+                        found.append(notebook)
+                    else:
+                        others = sorted(os.path.relpath(p, child) for p in
+                                        glob.glob(os.path.join(child, "**", "*.ipynb"), recursive=True))
+                        skipped.append((child, f"no {lab}.ipynb" + (f" (it has {', '.join(others[:3])})" if others else "")))
         elif os.path.isfile(path):
             found.append(path)
         else:
-            raise FileNotFoundError(path)
+            raise FileNotFoundError(f"{path}: no such file or folder (a shell pattern that matched nothing?)")
     result, seen = [], {}
     for nb_path in found:
         sid = student_id_for(nb_path, lab)
         if sid in seen:
-            raise ValueError(f"two submissions for student {sid!r}: {seen[sid]} and {nb_path}")
+            raise ValueError(f"two submissions for student {sid!r}: {seen[sid]} and {nb_path} "
+                             "(grade them in two runs, or pass the one to grade)")
         seen[sid] = nb_path
         result.append((sid, nb_path))
+    if not result:
+        raise ValueError(f"no submissions of {lab} in {' '.join(paths)}: expected notebooks, or folders holding "
+                         f"{lab}.ipynb, {lab}/{lab}.ipynb or labs/{lab}/{lab}.ipynb")
     return result
 
 
@@ -200,20 +235,6 @@ def _run_converter(cls, root: str, lab: str, student: str = "*", extra: dict | N
 
 # ---------------------------------------------------------------------------------------------
 # the reference: what the lab's checks are
-def hidden_lines(source_nb) -> list[str]:
-    lines = ["### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"]
-    for cell in source_nb.cells:
-        inside = False
-        for line in cell.source.splitlines():
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            elif inside:
-                lines.append(line)
-    return lines
-
-
 def grade_cells(source_nb) -> list[tuple[str, float]]:
     cells = []
     for cell in source_nb.cells:
@@ -223,7 +244,7 @@ def grade_cells(source_nb) -> list[tuple[str, float]]:
     return cells
 
 
-def prepare_template(lab: str, source_path: str, workdir: str) -> str:
+def prepare_template(lab: str, source_path: str, workdir: str, course: str = COURSE) -> str:
     """A course folder with the lab's source and a gradebook that knows it (made once per run)."""
     from nbgrader.converters import GenerateAssignment
 
@@ -231,7 +252,8 @@ def prepare_template(lab: str, source_path: str, workdir: str) -> str:
     os.makedirs(os.path.join(root, "source", lab))
     os.chmod(root, 0o700)  # hidden tests: only the grader (copies of it stay 0700 too)
     shutil.copy(source_path, os.path.join(root, "source", lab, lab + ".ipynb"))
-    _run_converter(GenerateAssignment, root, lab, extra={"GenerateAssignment.create_assignment": True})
+    _run_converter(GenerateAssignment, root, lab, extra={"GenerateAssignment.create_assignment": True,
+                                                         "CourseDirectory.course_id": course})
     return root
 
 
@@ -317,7 +339,7 @@ def _classify(cells: list[dict], events: list[dict], structure: list[str]) -> st
 
 
 def grade_one(lab: str, sid: str, nb_path: str, template: str, out: str, settings: Settings,
-              level: str, uid: int | None, hidden: list[str]) -> dict:
+              level: str, uid: int | None) -> dict:
     """Grade one submission in a private course folder; return the result (also written to results/)."""
     import nbformat
 
@@ -350,6 +372,11 @@ def grade_one(lab: str, sid: str, nb_path: str, template: str, out: str, setting
             result["verdict"] = f"not a notebook: {str(exc).splitlines()[0][:200]}"
             return result
         structure = _structure_problems(sub_nb, source_nb)
+        reference = hidden.Reference.from_notebook(source_nb)
+        odd = hidden.student_markers(sub_nb, set(reference.locked))
+        if odd:
+            structure.append(f"the student's own cell {', '.join(str(i + 1) for i in odd)} holds nbgrader's "
+                             "hidden-test marker text: graded as ordinary code")
 
         course = os.path.join(work, "course")
         shutil.copytree(template, course)
@@ -369,17 +396,28 @@ def grade_one(lab: str, sid: str, nb_path: str, template: str, out: str, setting
 
         from nbconvert.preprocessors import ClearMetadataPreprocessor
         from nbgrader.converters import Autograde
-        from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
+        from nbgrader.preprocessors import (
+            CheckCellMetadata,
+            ClearOutput,
+            DeduplicateIds,
+            IgnorePattern,
+            LimitOutput,
+            OverwriteKernelspec,
+            SaveAutoGrades,
+        )
 
         from . import execute
 
-        execute.SandboxKernelManager.sandbox = Sandbox(level, settings.limits, home, runtime, uid)
+        execute.SandboxKernelManager.sandbox = Sandbox(level, settings.limits, home, runtime, uid,
+                                                        output_limit=settings.output_limit)
         execute.EVENTS.clear()
         t_autograde = time.monotonic()
         execute.prestart_kernel()
         _run_converter(Autograde, course, lab, sid, log=log, extra={
+            "Autograde.sanitize_preprocessors": [ClearOutput, DeduplicateIds, OverwriteKernelspec,
+                                                 execute.QuietOverwriteCells, CheckCellMetadata],
             "Autograde.autograde_preprocessors": [execute.GradingExecute, IgnorePattern, ClearMetadataPreprocessor,
-                                                  LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata],
+                                                  LimitOutput, SaveAutoGrades, CheckCellMetadata],
             "Execute.timeout": settings.cell_timeout,
             "Execute.interrupt_on_timeout": True,
             "Execute.raise_on_iopub_timeout": False,
@@ -417,7 +455,7 @@ def grade_one(lab: str, sid: str, nb_path: str, template: str, out: str, setting
             errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
             if cell.cell_type == "code" and errors:
                 cells.append({"error": errors[0].get("ename"), "evalue": str(errors[0].get("evalue", ""))})
-        result["score"] = sum(c["points"] for c in result["checks"])
+        result["raw_score"] = result["score"] = sum(c["points"] for c in result["checks"])
         result["events"] = events
         result["verdict"] = _classify(cells, events, structure)
         quiet = [c for c in result["checks"] if c["status"] == "failed"]  # below full marks without an error
@@ -428,12 +466,21 @@ def grade_one(lab: str, sid: str, nb_path: str, template: str, out: str, setting
         result["verdict"] = result["verdict"] or "ok"
         if result["score"] >= result["max_score"] and result["verdict"] == "ok":
             result["verdict"] = "ok: full marks"
+        _apply_lateness(result, nb_path, settings)
 
-        # feedback without hidden tests (nor output lines quoting them)
+        # what the student gets back holds no hidden test (see threadlab.grading.hidden); the teacher's copy does
         t_feedback = time.monotonic()
-        html = render_feedback(graded, lab, sid, "sqlite:///" + os.path.join(course, "gradebook.db"), hidden)
-        _atomic_write(os.path.join(out, "feedback", sid, lab, lab + ".html"), html)
-        _atomic_write(os.path.join(out, "autograded", sid, lab, lab + ".ipynb"), open(graded_path, "rb").read())
+        import copy
+
+        safe = hidden.hide(copy.deepcopy(graded), reference, settings.hidden_detail)
+        html = render_feedback(safe, lab, sid, "sqlite:///" + os.path.join(course, "gradebook.db"), result)
+        extras = _exchange_files(nb_path, result)
+        _atomic_write(os.path.join(out, "teacher", sid, lab + ".ipynb"), open(graded_path, "rb").read())
+        for folder, name, data in (("submitted", lab + ".ipynb", raw), ("autograded", lab + ".ipynb", nbformat.writes(safe)),
+                                   ("feedback", lab + ".html", html)):
+            for extra, text in extras.items():
+                _atomic_write(os.path.join(out, folder, sid, lab, extra), text)
+            _atomic_write(os.path.join(out, folder, sid, lab, name), data)
         kernel_log = os.path.join(runtime, "kernel.log")
         if os.path.exists(kernel_log):
             with open(kernel_log, "rb") as fh:
@@ -495,23 +542,73 @@ def _new_nb():
     return new_notebook(cells=[new_code_cell("1", outputs=[])], metadata={"language_info": {"name": "python"}})
 
 
-def render_feedback(graded_nb, lab: str, sid: str, db_url: str, hidden: list[str]) -> str:
-    """The feedback page nbgrader's generate_feedback makes, without hidden tests or output quoting them."""
+def render_feedback(safe_nb, lab: str, sid: str, db_url: str, result: dict | None = None) -> str:
+    """The feedback page nbgrader's generate_feedback makes, from a notebook already cleared of hidden tests
+    (:func:`threadlab.grading.hidden.hide`), with the late penalty when there is one."""
     import copy
 
-    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
-
-    from .execute import ScrubHiddenText
+    from nbgrader.preprocessors import GetGrades
 
     exporter = _feedback_exporter()
-    nb = copy.deepcopy(graded_nb)
+    nb = copy.deepcopy(safe_nb)
     resources = {"nbgrader": {"notebook": lab, "assignment": lab, "student": sid, "db_url": db_url},
                  "inlining": dict(_FEEDBACK["inlining"]), "metadata": {"name": lab}}
     nb, resources = GetGrades().preprocess(nb, resources)
-    nb, resources = ClearHiddenTests(enforce_metadata=False).preprocess(nb, resources)
-    nb, resources = ScrubHiddenText(hidden_lines=hidden).preprocess(nb, resources)
+    if result and result.get("late_penalty"):  # shown under the score, as nbgrader's own feedback pages do
+        resources["nbgrader"]["late_penalty"] = result["late_penalty"]
     html, _ = exporter.from_notebook_node(nb, resources)
     return html
+
+
+def _apply_lateness(result: dict, nb_path: str, settings: Settings) -> None:
+    """Submission time, lateness and penalty into ``result`` (score and verdict too)."""
+    when, how = late.submission_time(nb_path)
+    result["submitted_at"] = when.isoformat(timespec="seconds")
+    result["submitted_at_source"] = how
+    if settings.due is None:
+        return
+    late_seconds = max(0.0, (when - settings.due).total_seconds())
+    policy = settings.late_policy or late.LatePolicy()
+    penalty = policy.penalty(late_seconds, result["max_score"])
+    result["late_seconds"] = round(late_seconds)
+    result["late_penalty"] = penalty
+    result["score"] = max(0.0, result["raw_score"] - penalty)
+    notes = []
+    if how != "timestamp.txt":
+        notes.append(f"submission time from the {how}")
+    if late_seconds > 0:
+        cost = f"-{penalty:g} point{'s' if penalty != 1 else ''}" if penalty else "no penalty"
+        notes.append(f"late by {late.duration(late_seconds)}: {cost}")
+    if notes:
+        verdict = result["verdict"]
+        if verdict == "ok: full marks" and penalty:
+            verdict = "full marks before the late penalty"
+        result["verdict"] = "; ".join([verdict] + notes)
+
+
+def _exchange_files(nb_path: str, result: dict) -> dict:
+    """nbgrader's ``timestamp.txt`` and ``submission_secret.txt`` for the submission's folders in ``DIR``.
+
+    ``release_feedback`` reads both next to each feedback page (the secret names the page in the exchange, and
+    the student's ``fetch_feedback`` finds it by the secret its own submission holds). A submission that did
+    not come through the exchange gets its file time and a fresh secret (its feedback is never fetched)."""
+    import secrets
+
+    folder = os.path.dirname(os.path.abspath(nb_path))
+    files = {}
+    stamp = os.path.join(folder, "timestamp.txt")
+    if os.path.isfile(stamp) and os.path.getsize(stamp) < 1000:
+        files["timestamp.txt"] = open(stamp).read()
+    else:
+        when = (_dt.datetime.fromisoformat(result["submitted_at"]) if result.get("submitted_at")
+                else _dt.datetime.now(_dt.UTC))
+        files["timestamp.txt"] = when.strftime("%Y-%m-%d %H:%M:%S.%f %Z")  # nbgrader's timestamp_format
+    secret = os.path.join(folder, "submission_secret.txt")
+    if os.path.isfile(secret) and os.path.getsize(secret) < 1000:
+        files["submission_secret.txt"] = open(secret).read()
+    else:
+        files["submission_secret.txt"] = secrets.token_hex(16)
+    return files
 
 
 def _kill_leftovers(uid: int | None, level: str) -> int:
@@ -557,32 +654,92 @@ def _worker(args, conn_path):
 
 # ---------------------------------------------------------------------------------------------
 # the class
-def _merge(out: str, lab: str, result: dict) -> None:
+def _db(out: str) -> str:
+    return "sqlite:///" + os.path.join(out, "gradebook.db")
+
+
+def _naive_utc(iso: str | None):
+    if not iso:
+        return None
+    when = _dt.datetime.fromisoformat(iso)
+    return when.astimezone(_dt.UTC).replace(tzinfo=None) if when.tzinfo else when
+
+
+def _merge(out: str, lab: str, result: dict, course: str = COURSE) -> None:
+    """The result into the class gradebook: auto scores, submission time, late penalty, and the manual grades
+    and comments a teacher had entered in formgrader before this re-grade (kept in ``manual/``)."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    with Gradebook("sqlite:///" + os.path.join(out, "gradebook.db"), COURSE) as gb:
-        gb.update_or_create_student(result["student"])
+    sid = result["student"]
+    with Gradebook(_db(out), course) as gb:
+        gb.update_or_create_student(sid)
         try:
-            gb.remove_submission(lab, result["student"])
+            gb.remove_submission(lab, sid)
         except MissingEntry:
             pass
-    with Gradebook("sqlite:///" + os.path.join(out, "gradebook.db"), COURSE) as gb:
-        gb.add_submission(lab, result["student"])
+    stash = os.path.join(out, "manual", sid, lab + ".json")
+    manual = json.load(open(stash)) if os.path.exists(stash) else {}
+    with Gradebook(_db(out), course) as gb:
+        submission = gb.add_submission(lab, sid, timestamp=_naive_utc(result.get("submitted_at")))
         for check in result["checks"]:
-            grade = gb.find_grade(check["grade_id"], lab, lab, result["student"])
+            grade = gb.find_grade(check["grade_id"], lab, lab, sid)
             grade.auto_score = check["points"]
             grade.needs_manual_grade = False
+        for notebook in submission.notebooks:
+            notebook.late_submission_penalty = result.get("late_penalty") or 0.0
+        kept = 0
+        for name, values in manual.get("grades", {}).items():
+            try:
+                grade = gb.find_grade(name, lab, lab, sid)
+            except MissingEntry:
+                continue
+            grade.manual_score, grade.extra_credit = values.get("manual_score"), values.get("extra_credit")
+            kept += 1
+        for name, text in manual.get("comments", {}).items():
+            try:
+                gb.find_comment(name, lab, lab, sid).manual_comment = text
+                kept += 1
+            except MissingEntry:
+                continue
         gb.db.commit()
+    result["manual_kept"] = kept
+    if os.path.exists(stash):
+        os.remove(stash)
 
 
-def _forget(out: str, lab: str, sid: str) -> None:
-    """Before grading: no old score, result or feedback of this student may look final."""
+def _stash_manual(out: str, lab: str, sid: str, course: str = COURSE) -> None:
+    """Save the manual grades and comments of a student's submission before it is removed for a re-grade."""
     from nbgrader.api import Gradebook, MissingEntry
 
+    manual = {"grades": {}, "comments": {}}
+    with Gradebook(_db(out), course) as gb:
+        try:
+            submission = gb.find_submission(lab, sid)
+        except MissingEntry:
+            return  # nothing in the gradebook: keep a stash an interrupted run may have left
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                if grade.manual_score is not None or grade.extra_credit:
+                    manual["grades"][grade.name] = {"manual_score": grade.manual_score, "extra_credit": grade.extra_credit}
+            for comment in notebook.comments:
+                if comment.manual_comment:
+                    manual["comments"][comment.name] = comment.manual_comment
+    stash = os.path.join(out, "manual", sid, lab + ".json")
+    if manual["grades"] or manual["comments"]:
+        _atomic_write(stash, json.dumps(manual, indent=1))
+    elif os.path.exists(stash):
+        os.remove(stash)
+
+
+def _forget(out: str, lab: str, sid: str, course: str = COURSE) -> None:
+    """Before grading: no old score, result or feedback of this student may look final (manual grades are kept)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    _stash_manual(out, lab, sid, course)
     for path in (os.path.join(out, "results", sid, lab + ".json"), os.path.join(out, "feedback", sid, lab, lab + ".html")):
         if os.path.exists(path):
             os.remove(path)
-    with Gradebook("sqlite:///" + os.path.join(out, "gradebook.db"), COURSE) as gb:
+    with Gradebook(_db(out), course) as gb:
         try:
             gb.remove_submission(lab, sid)
         except MissingEntry:
@@ -590,8 +747,39 @@ def _forget(out: str, lab: str, sid: str) -> None:
     _atomic_write(os.path.join(out, "logs", sid, lab + ".log"), f"student: {sid}\nlab: {lab}\nverdict: IN PROGRESS\n")
 
 
-def _prepare_out(out: str, lab: str, template: str) -> None:
-    os.makedirs(out, exist_ok=True)
+def nbgrader_config_text(settings: Settings) -> str:
+    """``DIR/nbgrader_config.py``: what nbgrader commands run in the grading folder need, hidden tests kept out."""
+    exchange = f"c.Exchange.root = {settings.exchange!r}\n" if settings.exchange else (
+        "# c.Exchange.root = \"/srv/nbgrader/exchange\"  # the hub's exchange, for release_feedback\n")
+    return f"""{CONFIG_HEADER} into this grading folder; it is re-written at each run.
+# nbgrader commands run here (formgrader in JupyterLab started here, generate_feedback, release_feedback,
+# export, even autograde) read it. Keep it: it is what stops them from putting hidden tests into feedback.
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, Execute,
+                                    GetGrades, IgnorePattern, LimitOutput, OverwriteKernelspec, SaveAutoGrades)
+
+from threadlab.grading.execute import QuietOverwriteCells
+from threadlab.grading.hidden import HideHiddenTests
+
+c = get_config()  # noqa: F821
+c.CourseDirectory.course_id = {settings.course!r}
+{exchange}c.HideHiddenTests.detail = {settings.hidden_detail!r}  # what feedback shows of each hidden test
+# feedback pages are made from notebooks with the hidden tests cut out, and cut them out again here
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+# an nbgrader autograde run here (not sandboxed: prefer python -m threadlab grade) leaves no hidden test behind
+c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, QuietOverwriteCells,
+                                      CheckCellMetadata]
+c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+                                       AssignLatePenalties, CheckCellMetadata, HideHiddenTests]
+"""
+
+
+def _prepare_out(out: str, lab: str, template: str, settings: Settings | None = None, echo=print) -> None:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    settings = settings or Settings()
+    if not os.path.isdir(out):  # it will hold hidden tests (source/, gradebook.db, teacher/): the teacher's only
+        os.makedirs(out, mode=0o700)
     src = os.path.join(template, "source", lab, lab + ".ipynb")
     digest = hashlib.sha256(open(src, "rb").read()).hexdigest()
     stamp = os.path.join(out, "source", lab, ".sha256")
@@ -599,9 +787,7 @@ def _prepare_out(out: str, lab: str, template: str) -> None:
     if not os.path.exists(class_db):
         shutil.copy(os.path.join(template, "gradebook.db"), class_db)
     else:
-        from nbgrader.api import Gradebook, MissingEntry
-
-        with Gradebook("sqlite:///" + class_db, COURSE) as gb:
+        with Gradebook(_db(out), settings.course) as gb:
             try:
                 gb.find_assignment(lab)
                 known = True
@@ -613,30 +799,50 @@ def _prepare_out(out: str, lab: str, template: str) -> None:
             shutil.copytree(os.path.join(template, "source", lab), os.path.join(out, "source", lab), dirs_exist_ok=True)
             from nbgrader.converters import GenerateAssignment
 
-            _run_converter(GenerateAssignment, out, lab)
+            _run_converter(GenerateAssignment, out, lab, extra={"CourseDirectory.course_id": settings.course})
     os.makedirs(os.path.join(out, "source", lab), exist_ok=True)
     shutil.copy(src, os.path.join(out, "source", lab, lab + ".ipynb"))
     _atomic_write(stamp, digest)
+    released = os.path.join(template, "release", lab)
+    if os.path.isdir(released):  # formgrader shows a lab as released (not "draft") when this exists
+        shutil.copytree(released, os.path.join(out, "release", lab), dirs_exist_ok=True)
+    with Gradebook(_db(out), settings.course) as gb:
+        gb.update_or_create_assignment(lab, duedate=settings.due.replace(tzinfo=None) if settings.due else None)
+    config = os.path.join(out, "nbgrader_config.py")
+    if not os.path.exists(config) or open(config).read().startswith(CONFIG_HEADER):
+        _atomic_write(config, nbgrader_config_text(settings))
+    else:
+        echo(f"warning: {config} is your own file and was left alone: nbgrader's generate_feedback run there shows "
+             "hidden tests unless it sets c.GenerateFeedback.preprocessors as the grader's own file does")
 
 
-def write_csv(out: str) -> str:
+def write_csv(out: str, course: str = COURSE) -> str:
+    """``DIR/threadlab-grades.csv``: one row per student and lab, scores from the gradebook (manual grades and
+    late penalties included) and the grader's verdict, submission time and lateness."""
     from nbgrader.api import Gradebook
 
     rows = []
-    with Gradebook("sqlite:///" + os.path.join(out, "gradebook.db"), COURSE) as gb:
+    with Gradebook(_db(out), course) as gb:
         for assignment in gb.assignments:
             for sub in assignment.submissions:
                 path = os.path.join(out, "results", sub.student.id, assignment.name + ".json")
                 info = json.load(open(path)) if os.path.exists(path) else {}
-                rows.append({"student": sub.student.id, "lab": assignment.name, "score": f"{sub.score:g}",
-                             "max_score": f"{sub.max_score:g}", "verdict": info.get("verdict", ""),
-                             "seconds": info.get("seconds", ""), "graded_at": info.get("graded_at", "")})
+                penalty = sub.late_submission_penalty or 0.0
+                late_seconds = info.get("late_seconds")
+                rows.append({"student": sub.student.id, "lab": assignment.name,
+                             "score": f"{max(0.0, sub.score - penalty):g}", "max_score": f"{sub.max_score:g}",
+                             "raw_score": f"{sub.score:g}", "late_penalty": f"{penalty:g}",
+                             "submitted_at": info.get("submitted_at", ""),
+                             "late_by": late.duration(late_seconds) if late_seconds else "",
+                             "verdict": info.get("verdict", ""), "seconds": info.get("seconds", ""),
+                             "graded_at": info.get("graded_at", "")})
     rows.sort(key=lambda r: (r["lab"], r["student"]))
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, ["student", "lab", "score", "max_score", "verdict", "seconds", "graded_at"])
+    writer = csv.DictWriter(buf, ["student", "lab", "score", "max_score", "raw_score", "late_penalty", "submitted_at",
+                                  "late_by", "verdict", "seconds", "graded_at"])
     writer.writeheader()
     writer.writerows(rows)
-    path = os.path.join(out, "grades.csv")
+    path = os.path.join(out, GRADES_CSV)
     _atomic_write(path, buf.getvalue())
     return path
 
@@ -667,22 +873,27 @@ def grade_class(lab: str, submissions: list[str], out: str, source: str | None =
             raise RuntimeError(f"another grading run (pid {pid}) is writing into {out}")
         echo(f"note: an earlier grading run into {out} was interrupted; students it had not finished have no score")
     source_nb = nbformat.read(source, as_version=4)
-    hidden = hidden_lines(source_nb)
-    pairs = find_submissions(lab, submissions)
+    skipped = []
+    pairs = find_submissions(lab, submissions, skipped)
     _warm_up(source_nb)
-    level, why = detect_isolation(settings.isolation)
+    level, why = detect_isolation(settings.isolation, hidden_tests=source)
     jobs = settings.jobs or usable_cores()
     echo(f"isolation: {level}: {why}")
     echo(f"limits: cell timeout {settings.cell_timeout} s, whole submission {settings.budget:g} s, "
          f"{dataclasses.asdict(settings.limits)}; {len(pairs)} submissions, {jobs} at a time")
+    if settings.due is not None:
+        policy = settings.late_policy or late.LatePolicy()
+        echo(f"due {settings.due.isoformat(timespec='minutes')}; late: {policy.describe()}")
+    for folder, reason in skipped:
+        echo(f"skipped {folder}: {reason}")
     run_started = time.monotonic()
     results = []
     with tempfile.TemporaryDirectory(prefix="threadlab-grading-") as workdir:
         os.chmod(workdir, 0o711)
-        template = prepare_template(lab, source, workdir)
-        _prepare_out(out, lab, template)
-        _atomic_write(marker, f"pid {os.getpid()} started {_dt.datetime.now(_dt.timezone.utc).isoformat()}\n")
-        grades_csv = os.path.join(out, "grades.csv")
+        template = prepare_template(lab, source, workdir, settings.course)
+        _prepare_out(out, lab, template, settings, echo)
+        _atomic_write(marker, f"pid {os.getpid()} started {_dt.datetime.now(_dt.UTC).isoformat()}\n")
+        grades_csv = os.path.join(out, GRADES_CSV)
         if os.path.exists(grades_csv):
             os.remove(grades_csv)
         ctx = multiprocessing.get_context("fork")
@@ -694,9 +905,9 @@ def grade_class(lab: str, submissions: list[str], out: str, source: str | None =
         while queue or running:
             while queue and len(running) < jobs:
                 index, (sid, path) = queue.pop(0)
-                _forget(out, lab, sid)
+                _forget(out, lab, sid, settings.course)
                 uid = _fresh_uid(index) if (level in ("bwrap", "uid") and os.geteuid() == 0) else None
-                args = (lab, sid, path, template, out, settings, level, uid, hidden)
+                args = (lab, sid, path, template, out, settings, level, uid)
                 proc = ctx.Process(target=_worker, args=(args, None), daemon=False)
                 proc.start()
                 running[proc] = (sid, path, time.monotonic())
@@ -722,18 +933,20 @@ def grade_class(lab: str, submissions: list[str], out: str, source: str | None =
                     result = {"student": sid, "lab": lab, "submission": path, "score": 0.0,
                               "max_score": sum(c["max_points"] for c in checks), "checks": checks, "verdict": why,
                               "seconds": round(time.monotonic() - t0, 2), "isolation": level, "complete": True}
-                result["graded_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+                result["graded_at"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
                 if result["checks"]:
-                    _merge(out, lab, result)
+                    _merge(out, lab, result, settings.course)
                 _atomic_write(os.path.join(out, "results", sid, lab + ".json"), json.dumps(result, indent=1))
                 results.append(result)
                 done += 1
                 echo(f"[{done}/{len(pairs)}] {sid}: {result['score']:g}/{result['max_score']:g} "
                      f"in {result['seconds']:.1f} s  {result['verdict'][:100]}")
-        write_csv(out)
+        write_csv(out, settings.course)
         os.remove(os.path.join(out, MARKER))
     total = time.monotonic() - run_started
     echo(summary_table(results, total))
+    for folder, reason in skipped:
+        echo(f"not graded: {folder} ({reason})")
     return results
 
 
@@ -785,27 +998,74 @@ def main(argv=None) -> int:
 
 def add_arguments(parser) -> None:
     parser.add_argument("lab", help="lab folder name, e.g. lab2-races-and-locks")
-    parser.add_argument("submissions", nargs="+", help="notebook files or folders of them")
-    parser.add_argument("--out", required=True, help="class folder: gradebook, grades.csv, feedback, logs")
+    parser.add_argument("submissions", nargs="+",
+                        help="notebook files, student folders or repositories, or class folders of them")
+    parser.add_argument("--out", required=True, help="grading folder: gradebook, feedback, logs, threadlab-grades.csv")
     parser.add_argument("--source", help="reference notebook (default solutions/LAB/LAB.ipynb)")
     parser.add_argument("--cell-timeout", type=int, default=10, help="seconds per cell (default 10)")
     parser.add_argument("--budget", type=float, default=60, help="seconds per submission, all cells (default 60)")
     parser.add_argument("--jobs", type=int, default=0, help="submissions graded at once (default: all cores)")
     parser.add_argument("--isolation", choices=["auto", "bwrap", "uid", "none"], default="auto",
-                        help="auto: the best that works here (bwrap, then uid, then none); printed at the start")
+                        help="auto: bubblewrap, or a separate uid when the hidden tests are not readable by others; "
+                             "otherwise grading is refused (none must be asked for)")
     parser.add_argument("--memory-mb", type=int, default=1024, help="memory limit of each kernel process (MB)")
     parser.add_argument("--cpu-seconds", type=int, default=120, help="CPU seconds per kernel process")
     parser.add_argument("--processes", type=int, default=256, help="processes+threads of the kernel's uid")
     parser.add_argument("--output-kb", type=int, default=1000, help="output kept per submission (kB)")
+    parser.add_argument("--hidden-feedback", choices=list(hidden.DETAILS), default="names",
+                        help="what feedback shows of each hidden test: names (description, passed or not; default), "
+                             "full (also the failure message), none (nothing per hidden test)")
+    parser.add_argument("--due", help="due time with a time zone, e.g. 2026-12-15T23:59+01:00: lateness is reported")
+    parser.add_argument("--late-penalty", help="RATE/UNIT per started hour or day late: 10%%/day, 0.5/hour")
+    parser.add_argument("--late-cap", help="largest late penalty: points (3) or percent of the maximum (50%%)")
+    parser.add_argument("--grace", type=float, default=0, help="minutes after the due time that are not late")
+    parser.add_argument("--course", help="nbgrader course id (default: CourseDirectory.course_id of ./nbgrader_config.py)")
+    parser.add_argument("--exchange", help="nbgrader exchange root for release_feedback (default: ./nbgrader_config.py's)")
+
+
+def teacher_config(folder: str = ".") -> dict:
+    """``course_id`` and ``exchange`` of the nbgrader_config.py in ``folder`` (the teacher's course folder), if any."""
+    path = os.path.join(folder, "nbgrader_config.py")
+    if not os.path.isfile(path):
+        return {}
+    from traitlets.config.loader import PyFileConfigLoader
+
+    try:
+        config = PyFileConfigLoader("nbgrader_config.py", path=os.path.abspath(folder)).load_config()
+    except Exception as exc:  # the teacher's file: say so, do not guess
+        print(f"warning: could not read {path}: {exc}", file=sys.stderr)
+        return {}
+    found = {}
+    if "course_id" in config.CourseDirectory:
+        found["course"] = config.CourseDirectory.course_id
+    if "root" in config.Exchange:
+        found["exchange"] = config.Exchange.root
+    return found
 
 
 def run(args) -> int:
     limits = Limits(cpu_seconds=args.cpu_seconds, memory_bytes=args.memory_mb * 1024**2, processes=args.processes)
-    settings = Settings(cell_timeout=args.cell_timeout, budget=args.budget, output_limit=args.output_kb * 1000,
-                        limits=limits, isolation=args.isolation, jobs=args.jobs)
     try:
-        grade_class(args.lab, args.submissions, args.out, source=args.source, settings=settings)
+        found = teacher_config()
+        due = late.parse_due(args.due) if args.due else None
+        if (args.late_penalty or args.late_cap) and due is None:
+            raise ValueError("--late-penalty and --late-cap need --due")
+        settings = Settings(cell_timeout=args.cell_timeout, budget=args.budget, output_limit=args.output_kb * 1000,
+                            limits=limits, isolation=args.isolation, jobs=args.jobs,
+                            course=args.course or found.get("course") or COURSE,
+                            exchange=args.exchange or found.get("exchange"), hidden_detail=args.hidden_feedback,
+                            due=due, late_policy=late.LatePolicy.parse(args.late_penalty, args.late_cap, args.grace))
+        results = grade_class(args.lab, args.submissions, args.out, source=args.source, settings=settings)
+    except IsolationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    broken = [r["student"] for r in results if r["verdict"].startswith("grader error")
+              or any(ev.get("kind") == "no-kernel" for ev in r.get("events", []))]
+    if broken:
+        print(f"error: {len(broken)} submission(s) could not be graded (see their logs): {', '.join(broken[:10])}",
+              file=sys.stderr)
+        return 3
     return 0

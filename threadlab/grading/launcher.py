@@ -44,6 +44,7 @@ def main(argv=None):
     parser.add_argument("--home")
     parser.add_argument("--log")
     parser.add_argument("--uid", type=int)
+    parser.add_argument("--output-limit", type=int, default=0, help="characters of output the kernel keeps")
     parser.add_argument("--probe", help="run this code instead of a kernel (isolation check)")
     parser.add_argument("kernel_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -74,6 +75,9 @@ def main(argv=None):
         os.close(fd)
     kernel_args = [a for a in args.kernel_args if a != "--"]
     sys.argv = ["ipykernel_launcher", "--HistoryManager.hist_file=:memory:", *kernel_args]
+    if args.output_limit:
+        os.environ["THREADLAB_OUTPUT_LIMIT"] = str(args.output_limit)
+        sys.argv.append("--IPKernelApp.outstream_class=threadlab.grading.kernel_output.CappedOutStream")
     from ipykernel import kernelapp
 
     kernelapp.launch_new_instance()

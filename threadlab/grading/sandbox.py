@@ -1,6 +1,8 @@
 """How a student's kernel is confined: OS resource limits, a scratch folder, and (when possible) a sandbox.
 
-Isolation levels, best first (``detect_isolation`` picks the best that works on this machine):
+Isolation levels, best first. ``detect_isolation("auto")`` picks bwrap when it works, ``uid`` only when the
+hidden tests are not readable by other users, and otherwise refuses (:class:`IsolationError`): ``none`` is
+used only when asked for.
 
 ``bwrap``
     bubblewrap builds a new mount, pid, network, IPC and UTS namespace for the kernel. The kernel
@@ -16,9 +18,9 @@ Isolation levels, best first (``detect_isolation`` picks the best that works on 
     such a uid can run): it cannot write the gradebook or read files readable only by the grading
     user, and ``RLIMIT_NPROC`` works. Files readable by everyone stay readable.
 ``none``
-    No OS isolation: the kernel runs as the grading user in a scratch folder with resource limits,
-    in its own session; leftover processes are found by session id and killed. The grader says so
-    loudly: the submission could read whatever the grading user can read.
+    No OS isolation (``--isolation none`` only): the kernel runs as the grading user in a scratch folder
+    with resource limits, in its own session; leftover processes are found and killed. The submission
+    could read whatever the grading user can read, hidden tests included.
 """
 
 from __future__ import annotations
@@ -59,21 +61,47 @@ def _run_quietly(cmd, timeout=20):
     return proc.returncode == 0, (proc.stdout + proc.stderr).strip()
 
 
+SYSTEM = ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc")
+
+
+def package_root() -> str:
+    """The folder holding the ``threadlab`` package the grader itself runs (a checkout, or site-packages)."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(threadlab.__file__)))
+
+
 def _readonly_paths():
     """Folders the kernel needs to read: the Python installation, the environment, threadlab."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(threadlab.__file__)))
-    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
-    # threadlab itself (an editable install maps it to the repository: bind only the package)
-    paths.add(os.path.join(os.path.realpath(package), "threadlab"))
-    system = ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc")
-    return sorted(p for p in paths if not any(p == s or p.startswith(s + "/") for s in system))
+    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix),
+             os.path.realpath(os.path.dirname(sys.executable))}
+    # threadlab itself, the copy this grader runs (an editable install maps it to a checkout: bind only the package)
+    paths.add(os.path.join(os.path.realpath(package_root()), "threadlab"))
+    paths = {p for p in paths if not any(p == s or p.startswith(s + "/") for s in SYSTEM)}
+    return sorted(p for p in paths if not any(p.startswith(q + "/") for q in paths))
+
+
+def _symlinks(path: str) -> list[tuple[str, str]]:
+    """(link, target) for each symbolic link met on the way from / to ``path`` (a venv reached through a link)."""
+    found, seen = [], 0
+    parts = os.path.abspath(path).split(os.sep)[1:]
+    current = os.sep
+    while parts and seen < 40:
+        current = os.path.join(current, parts.pop(0))
+        if os.path.islink(current):
+            target = os.readlink(current)
+            found.append((current, target))
+            resolved = os.path.normpath(os.path.join(os.path.dirname(current), target))
+            parts = resolved.split(os.sep)[1:] + parts
+            current = os.sep
+            seen += 1
+    return found
 
 
 class Sandbox:
     """Builds the command that starts one student kernel."""
 
-    def __init__(self, level: str, limits: Limits, home: str, runtime: str, uid: int | None):
+    def __init__(self, level: str, limits: Limits, home: str, runtime: str, uid: int | None, output_limit: int = 0):
         self.level = level
+        self.output_limit = output_limit  # characters of output the kernel itself keeps (0: no cap)
         self.limits = limits
         self.home = home  # scratch folder: the kernel's cwd and HOME
         self.runtime = runtime  # connection file, Unix sockets, kernel log
@@ -88,6 +116,8 @@ class Sandbox:
                 "--log", os.path.join(self.runtime, "kernel.log")]
         if self.uid is not None:
             args += ["--uid", str(self.uid)]
+        if self.output_limit:
+            args += ["--output-limit", str(self.output_limit)]
         return args + ["--", "-f", connection_file]
 
     def kernel_command(self, connection_file: str) -> list[str]:
@@ -127,11 +157,20 @@ def bwrap_prefix(home: str, runtime: str, tmp_bytes: int) -> list[str]:
         parents(path)
         cmd.extend(["--ro-bind", path, path])
         made.add(path)
+    # the interpreter and environment as the grader names them, when that goes through a symbolic link
+    for named in (sys.executable, sys.prefix, sys.base_prefix):
+        for link, target in _symlinks(named):
+            if link in made or any(link == s or link.startswith(s + "/") for s in SYSTEM):
+                continue
+            parents(link)
+            cmd.extend(["--symlink", target, link])
+            made.add(link)
     for path in (home, runtime):
         parents(path)
         cmd.extend(["--bind", path, path])
         made.add(path)
-    cmd.extend(["--chdir", home])
+    # the kernel imports the very threadlab this grader runs (not the checkout an editable install points to)
+    cmd.extend(["--setenv", "PYTHONPATH", package_root(), "--chdir", home])
     return cmd
 
 
@@ -148,13 +187,16 @@ def probe_bwrap() -> tuple[bool, str]:
         if uid is not None:
             os.chown(home, uid, uid)
             os.chown(runtime, uid, uid)
-        code = "import os, socket, ipykernel, threadlab; print(os.getuid(), os.getpid(), sorted(os.listdir('/')))"
+        code = ("import os, socket, ipykernel, threadlab; print(os.getuid(), os.getpid(), sorted(os.listdir('/'))); "
+                "print('threadlab at', threadlab.__file__)")
         cmd = bwrap_prefix(home, runtime, 16 * 1024**2) + [sys.executable, "-m", LAUNCHER, "--probe", code]
         if uid is not None:
             cmd[-2:-2] = ["--uid", str(uid)]
         ok, out = _run_quietly(cmd)
         if not ok:
-            return False, f"bubblewrap does not work here: {out[-300:]}"
+            return False, f"bubblewrap cannot start this Python's kernel here: {out[-300:]}"
+        if f"threadlab at {threadlab.__file__}" not in out:
+            return False, f"inside bubblewrap the kernel imports another threadlab than the grader ({out[-300:]})"
         return True, out
 
 
@@ -171,10 +213,36 @@ def probe_uid() -> tuple[bool, str]:
     return False, f"this Python cannot run as an unprivileged uid ({reason[:160]})"
 
 
-def detect_isolation(preference: str = "auto") -> tuple[str, str]:
-    """Return (level, reason). ``preference``: auto, bwrap, uid or none."""
+def others_can_read(path: str) -> bool:
+    """Can a user other than the file's owner (and outside its group) read ``path``? (mode bits of it and its folders)"""
+    path = os.path.realpath(path)
+    try:
+        if not os.stat(path).st_mode & 0o004:
+            return False
+        folder = os.path.dirname(path)
+        while True:
+            if not os.stat(folder).st_mode & 0o001:
+                return False
+            if folder == os.path.dirname(folder):
+                return True
+            folder = os.path.dirname(folder)
+    except OSError:
+        return True
+
+
+class IsolationError(RuntimeError):
+    """No isolation level that keeps the hidden tests from the student's kernel works here, and none was chosen."""
+
+
+def detect_isolation(preference: str = "auto", hidden_tests: str | None = None) -> tuple[str, str]:
+    """Return (level, reason). ``preference``: auto, bwrap, uid or none.
+
+    ``auto`` never settles for a level where the student's kernel can read the hidden tests: bwrap when it
+    works; else ``uid`` when it works and ``hidden_tests`` (the reference notebook) is not readable by other
+    users; else :class:`IsolationError`, which names what to install or which ``--isolation`` to choose."""
     if preference == "none":
-        return "none", "no isolation requested (--isolation none)"
+        return "none", ("NO OS ISOLATION (--isolation none): resource limits and a scratch folder only; the "
+                        "submission can read whatever the grading user can read")
     details = []
     if preference in ("auto", "bwrap"):
         ok, detail = probe_bwrap()
@@ -183,13 +251,24 @@ def detect_isolation(preference: str = "auto") -> tuple[str, str]:
             return "bwrap", ("bubblewrap: own mount/pid/net/ipc namespaces, read-only system and Python, no "
                              f"repository, gradebook or other submission visible; kernel runs as {who}")
         if preference == "bwrap":
-            raise RuntimeError(detail)
+            raise IsolationError(detail)
         details.append(detail)
     ok, detail = probe_uid()
     if ok:
-        return "uid", ("kernel runs as a fresh unprivileged uid per submission (files readable by everyone, like "
-                       "the repository, stay readable: install bubblewrap for more)")
-    if preference == "uid":
-        raise RuntimeError(detail)
-    details.append(detail)
-    return "none", f"NO OS ISOLATION ({'; '.join(details)}): resource limits and a scratch folder only"
+        reason = ("kernel runs as a fresh unprivileged uid per submission (files readable by everyone stay readable: "
+                  "install bubblewrap for more)")
+        if preference == "uid":
+            return "uid", reason
+        if hidden_tests is not None and not others_can_read(hidden_tests):
+            return "uid", reason + f"; the hidden tests ({hidden_tests}) are not readable by other users"
+        details.append(f"a kernel running as another uid could read the hidden tests in {hidden_tests}, which every "
+                       "user can read")
+    else:
+        if preference == "uid":
+            raise IsolationError(detail)
+        details.append(detail)
+    raise IsolationError(
+        "no isolation that keeps the hidden tests from the student's code works here: " + "; ".join(details)
+        + ". Install bubblewrap (apt-get install bubblewrap), or grade as root with --isolation uid and a --source "
+        "that only the grading user can read, or accept that submissions can read the hidden tests with "
+        "--isolation none")

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 
-from threadlab.exercises import check, expect_equal
+from threadlab.checks import check, expect_equal
 from threadlab.plotting import new_figure
 
 TINY_SWITCH = 1e-6  #: a switch interval so small that the GIL changes hands at every chance

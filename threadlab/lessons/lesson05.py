@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from threadlab.exercises import check, expect_equal, threads_left
+from threadlab.checks import check, expect_equal, threads_left
 from threadlab.plotting import new_figure
 
 HOST = "127.0.0.1"

@@ -15,7 +15,7 @@ from collections import Counter, deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from threadlab.exercises import check, expect_equal, threads_left
+from threadlab.checks import check, expect_equal, threads_left
 from threadlab.plotting import new_figure
 
 HOST = "127.0.0.1"

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from threadlab.exercises import check, expect_equal
+from threadlab.checks import check, expect_equal
 from threadlab.measure import QUIET, Elsewhere
 from threadlab.plotting import new_figure
 

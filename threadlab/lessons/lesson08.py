@@ -21,7 +21,7 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 
-from threadlab.exercises import check, expect_equal, threads_left
+from threadlab.checks import check, expect_equal, threads_left
 from threadlab.plotting import new_figure
 from threadlab.servers import LocalHTTPServer, QuietHandler, send_text
 from threadlab.timeline import Timeline

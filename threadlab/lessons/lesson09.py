@@ -17,8 +17,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from threadlab.checks import check, expect_equal
 from threadlab.env import gil_enabled, is_free_threaded_build, usable_cores
-from threadlab.exercises import check, expect_equal
 from threadlab.measure import QUIET, Elsewhere, Row, Scaling, ideal_speedup, plot_scaling, time_run
 from threadlab.plotting import new_figure
 from threadlab.timeline import Timeline

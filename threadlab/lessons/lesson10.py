@@ -24,8 +24,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing.managers import BaseManager
 
+from threadlab.checks import check, expect_equal, run_with_timeout
 from threadlab.env import usable_cores
-from threadlab.exercises import check, expect_equal, run_with_timeout
 from threadlab.measure import QUIET, Elsewhere, Row, Scaling, amdahl, ideal_speedup
 from threadlab.workers import count_primes, noop
 

@@ -11,7 +11,7 @@ import os
 import time
 from concurrent.futures import Executor, as_completed
 
-from threadlab.exercises import check, expect_equal
+from threadlab.checks import check, expect_equal
 from threadlab.workers import count_primes, noop
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"  #: set it to e.g. tcp://10.0.0.5:8786 to use a real cluster

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from threadlab.exercises import check, expect_equal
+from threadlab.checks import check, expect_equal
 from threadlab.workers import cpu_task, sleep_task
 
 TASKS = 8  #: lesson 01's task set: 8 "downloads" ...

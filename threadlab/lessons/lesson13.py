@@ -22,7 +22,7 @@ import time
 
 import ipywidgets as widgets
 
-from threadlab.exercises import check
+from threadlab.checks import check
 
 #: The largest n the app accepts: F(1_000_000) has 208988 digits and takes a few seconds.
 MAX_N = 1_000_000

@@ -27,7 +27,7 @@ import time
 import traceback
 from contextlib import contextmanager
 
-from threadlab.exercises import check
+from threadlab.checks import check
 
 # --- a scripted debugger ---------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from threadlab.exercises import check, expect_equal
+from threadlab.checks import check, expect_equal
 from threadlab.explorer import Condition, Event, Lock, Program, SearchResult, State
 from threadlab.explorer_widget import ExplorerWidget
 

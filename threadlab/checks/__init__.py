@@ -1,4 +1,4 @@
-"""Checks for the short exercises in the lessons.
+"""Checks for the short exercises in the lessons (topic modules of this package hold the checkers).
 
 A check runs the learner's code under a timeout in a helper thread, so a deadlock or an
 endless loop is reported instead of freezing the notebook, and it *prints* its verdict rather

@@ -1,7 +1,7 @@
 import threading
 import time
 
-from threadlab.exercises import Verdict, check, expect_between, expect_equal
+from threadlab.checks import Verdict, check, expect_between, expect_equal
 
 
 def test_passing_check(capsys):
@@ -54,7 +54,7 @@ def test_verdict_text():
 def test_threads_left_sees_only_threads_started_since():
     import threading
 
-    from threadlab.exercises import threads_left
+    from threadlab.checks import threads_left
 
     before = set(threading.enumerate())
     stop = threading.Event()
@@ -68,7 +68,7 @@ def test_threads_left_sees_only_threads_started_since():
 def test_threads_of_jupyter_machinery_are_not_counted_as_left():
     import threading
 
-    from threadlab.exercises import is_jupyter_thread, threads_left
+    from threadlab.checks import is_jupyter_thread, threads_left
 
     class SubshellThread(threading.Thread):  # stands in for ipykernel's class
         pass
