@@ -442,7 +442,7 @@ def exp_processes(cfg: Config) -> Section:
             section.figures.append(figure(
                 f"{p} independent copies", cap_best / ideal, [c / ideal for c in capacity],
                 f"capacity {cap_best:.2f}x ({p} copies in {t['copies'].best:.2f} s, one alone "
-                f"{t['one copy'].best:.2f} s)", f"ideal {ideal:.2f}x = min({p}, {cfg.cores} cores)", "ideal",
+                f"{t['one copy'].best:.2f} s)", f"{ideal:.2f}x = min({p}, {cfg.cores} cores)", "ideal",
                 processes=p, capacity=cap_best, copies_s=t["copies"].best, one_copy_s=t["one copy"].best))
             for kind, name in (("executor", "ProcessPoolExecutor"), ("Pool", "multiprocessing.Pool")):
                 speedups = [a / b for a, b in zip(t[(kind, 1)].samples, t[(kind, p)].samples)]
