@@ -370,3 +370,27 @@ def test_solution_works_when_the_default_start_method_is_not_fork(tmp_path, meth
     for text, count in [(text1, 1), (text2, 2), (text3, 1)]:
         lines = verdict_lines(text)
         assert len(lines) == count and all(line.startswith("✔") for line in lines), text
+
+
+def test_time_copies_times_one_job_alone_and_copies_on_the_pool():
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        alone, together = lab5.time_copies(pool, (0, 5000), 2)
+    assert alone > 0 and together > 0
+
+
+def test_time_copies_keeps_the_best_of_its_tries(monkeypatch):
+    """One burst of load (a slow first try) must not shrink the measured capacity."""
+    delays = iter([0.2, 0.01, 0.01])
+    monkeypatch.setattr(lab5, "count_primes", lambda job: time.sleep(next(delays)))
+
+    class Pool:
+        slow = iter([0.3, 0.01, 0.02])
+
+        def map(self, fn, jobs):
+            time.sleep(next(self.slow))
+            return [0 for _ in jobs]
+
+    alone, together = lab5.time_copies(Pool(), (0, 10), 2, repeat=3)
+    assert 0.01 <= alone < 0.1 and 0.01 <= together < 0.1

@@ -104,3 +104,43 @@ def plot_speedup(workers, elapsed, ideal, what: str = "threads", title: str = ""
         ax.grid(alpha=0.3)
         ax.legend()
     return fig
+
+
+def plot_amdahl(speedups: dict[int, float], parallel_fraction: float, cores: int, tasks: int, title: str = ""):
+    """Two panels. Left: measured ``speedups`` ({workers: speedup}) against the ideal for ``tasks`` equal
+    tasks on ``cores`` cores and against Amdahl's law with ``parallel_fraction`` on those cores. Right:
+    what the law gives on 1 to 64 cores, and its ceiling 1 / (1 - p). Returns the Figure.
+
+    Amdahl's law: with a share ``s = 1 - p`` of the work serial, ``n`` workers give at most
+    ``1 / (s + (1 - s) / n)``. The ideal: tasks are indivisible, so ``tasks`` tasks on ``k`` busy cores
+    take ``ceil(tasks / k)`` rounds.
+    """
+    import math
+
+    p, ns = parallel_fraction, sorted(speedups)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError("parallel_fraction must be between 0 and 1")
+
+    def law(n: float) -> float:
+        return 1.0 / ((1.0 - p) + p / n)
+
+    def ideal(n: int) -> float:
+        return tasks / math.ceil(tasks / min(n, cores))
+
+    fig, (left, right) = new_figure(figsize=(9.6, 3.4), ncols=2)
+    left.plot(ns, [ideal(n) for n in ns], "--", color="grey", label="ideal")
+    left.plot(ns, [law(min(n, cores)) for n in ns], ":", color="tab:red", label=f"Amdahl, p = {p:.2f}")
+    left.plot(ns, [speedups[n] for n in ns], "o-", label="measured")
+    left.set(xlabel="processes", ylabel="speedup (x)", xticks=ns, ylim=(0, None), title=title)
+    left.legend()
+    many = [1, 2, 4, 8, 16, 32, 64]
+    right.plot(many, many, "--", color="grey", label="ideal")
+    right.plot(many, [law(n) for n in many], "o:", color="tab:red", label=f"Amdahl, p = {p:.2f}")
+    if p < 1:
+        right.axhline(1 / (1 - p), color="tab:red", alpha=0.4, label=f"ceiling 1 / (1 - p) = {1 / (1 - p):.1f}x")
+    right.set(xscale="log", yscale="log", xlabel="cores (log scale)", ylabel="speedup (x)",
+              title="what more cores would give")
+    right.set_xticks(many, [str(n) for n in many])
+    right.minorticks_off()
+    right.legend(fontsize="small")
+    return fig

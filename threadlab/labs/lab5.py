@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from threadlab.env import usable_cores
-from threadlab.lessons.lesson10 import time_copies
 from threadlab.measure import QUIET, Elsewhere, amdahl, ideal_speedup
 from threadlab.workers import count_primes, noop
 
@@ -296,6 +295,26 @@ class Speedup:
         required = self.required
         lines.append(f"required: more than {required:.2f}x" if required else f"not judged: {self.why_skipped()}")
         return "\n".join(lines)
+
+
+def time_copies(pool, job, copies: int, repeat: int = 3) -> tuple[float, float]:
+    """(seconds for ``count_primes(job)`` alone here, seconds for ``copies`` copies at once on ``pool``).
+
+    The yardstick for a process pool's speedup: independent copies of one job share nothing and wait
+    for nothing, so ``copies * alone / together`` is the most ``copies`` processes can gain on this
+    machine right now. Each time is the best of ``repeat`` tries, taken in turn: the job is short,
+    and one burst of load from elsewhere would otherwise make the machine look like it has fewer
+    cores than it has.
+    """
+    alone = together = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        count_primes(job)
+        alone = min(alone, time.perf_counter() - start)
+        start = time.perf_counter()
+        list(pool.map(count_primes, [job] * copies))
+        together = min(together, time.perf_counter() - start)
+    return alone, together
 
 
 def machine_capacity(processes: int, rounds: int = 2, job=(0, 60_000)) -> tuple[float, float]:
