@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from threadlab.labcheck import find_cycle
 from threadlab.lessons import lesson06
 from threadlab.lessons.lesson06 import probe as real_probe
 
@@ -192,20 +193,6 @@ class Table:
 
     def state(self) -> tuple:
         return tuple(sorted((p, tuple(f)) for p, f in self.held.items())), tuple(sorted(self.waiting.items()))
-
-
-def find_cycle(graph: dict[int, int]) -> list[int] | None:
-    """A cycle in a graph where each node has at most one successor, as a list of nodes (or None)."""
-    for start in sorted(graph):
-        path, node = [], start
-        while node in graph and node not in path:
-            path.append(node)
-            node = graph[node]
-        if node in path:
-            cycle = path[path.index(node):]
-            first = cycle.index(min(cycle))
-            return cycle[first:] + cycle[:first]
-    return None
 
 
 @dataclass
