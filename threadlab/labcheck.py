@@ -606,7 +606,7 @@ def wait_for_graph(locks: Iterable | None = None) -> dict[int, int]:
             continue
         holders = list(owners.get(id(lock), {}))
         others = [h for h in holders if h != ident]
-        if others or holders:
+        if holders:
             graph[ident] = (others or holders)[0]
     return graph
 

@@ -64,8 +64,12 @@ class AccountMonitor:
         return {names.get(w, f"thread {w}"): names.get(h, f"thread {h}") for w, h in wait_for_graph(self.locks).items()}
 
     def deadlock(self) -> list[str] | None:
-        """The threads of a wait-for cycle, or None."""
-        return find_cycle(self.wait_for_graph())
+        """The names of the threads on a wait-for cycle, or None."""
+        cycle = find_cycle(wait_for_graph(self.locks))  # found on thread idents: names need not be unique
+        if cycle is None:
+            return None
+        names = _names()
+        return [names.get(ident, f"thread {ident}") for ident in cycle]
 
     def report(self) -> list[str]:
         """One line per waiting thread: what it holds, what it waits for, who holds that."""
