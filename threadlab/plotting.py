@@ -64,3 +64,22 @@ def show(fig, alt: str) -> Shown:
     cell displays ``fig``; ``alt`` says what the figure shows, for readers who cannot see it
     (screen readers, the website's alt text) and as the text nbval compares."""
     return Shown(fig, alt)
+
+
+def plot_speedup(workers, elapsed, ideal, what: str = "threads", title: str = ""):
+    """Two panels against the number of workers: elapsed time, and speedup ``elapsed[0] / elapsed[n]``,
+    each next to its ideal (``ideal`` holds the ideal speedups; the first worker count is the baseline)."""
+    fig, (left, right) = new_figure(figsize=(8.4, 3.4), ncols=2)
+    workers, elapsed, ideal = list(workers), list(elapsed), list(ideal)
+    base = elapsed[0]
+    left.plot(workers, [base / i for i in ideal], "--", color="grey", label="ideal")
+    left.plot(workers, elapsed, "o-", label="measured")
+    left.set(xlabel=what, ylabel="elapsed (s)", title=title or "elapsed time", ylim=(0, None))
+    right.plot(workers, ideal, "--", color="grey", label="ideal")
+    right.plot(workers, [base / e for e in elapsed], "o-", label="measured")
+    right.set(xlabel=what, ylabel="speedup (x)", title="speedup = T(1) / T(n)", ylim=(0, None))
+    for ax in (left, right):
+        ax.set_xticks(workers)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return fig
