@@ -25,6 +25,7 @@ def no_children_left():
         except psutil.Error:
             pass
     assert left == [], "a check left child processes behind"
+    assert multiprocessing.active_children() == [], "multiprocessing still lists a child the check ended"
 
 
 def run_children(codes, timeout):

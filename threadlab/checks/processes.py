@@ -8,6 +8,7 @@ forgot to end or to wait for is killed and reaped when the check has looked at i
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -48,12 +49,23 @@ def _new_children(before: dict[int, psutil.Process], settle: float = 0.5) -> lis
 
 
 def _clean_up(before: dict[int, psutil.Process]) -> None:
-    """Kill and reap every child started since ``before``."""
-    for proc, _ in _new_children(before):
+    """Kill and reap every child started since ``before``.
+
+    A child started with ``multiprocessing`` is ended through its own Process object: reaping it
+    with ``os.waitpid`` behind its back would leave it listed by ``multiprocessing.active_children()``
+    for ever (its ``poll()`` can no longer collect the exit code).
+    """
+    left = _new_children(before)
+    ours = {p.pid: p for p in multiprocessing.active_children() if p.pid is not None}
+    for proc, _ in left:
         try:
             proc.kill()
         except psutil.Error:
             pass
+    for proc, _ in left:
+        if proc.pid in ours:
+            ours[proc.pid].join(10)
+            continue
         try:
             os.waitpid(proc.pid, 0)
         except (ChildProcessError, OSError):  # reaped by its Popen / Process object meanwhile
