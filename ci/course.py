@@ -12,6 +12,7 @@
     python3 ci/course.py doctor                the environment report
     python3 ci/course.py site                  build the website into build/site (from stored outputs)
     python3 ci/course.py edition OUT           write the class edition (no answers) into OUT
+    python3 ci/course.py bench [--quick]       speed experiments on this machine -> bench/REPORT.md (not a test)
 
 The first call creates ``.venv`` and installs ``requirements.txt`` into it; later calls
 reinstall only when ``requirements.txt`` or ``pyproject.toml`` changed.
@@ -288,6 +289,7 @@ def main(argv: list[str]) -> int:
         "doctor": lambda a: run(PYTHON, "-m", "threadlab", "doctor"),
         "site": cmd_site,
         "edition": lambda a: run(PYTHON, "ci/edition.py", *a),
+        "bench": lambda a: run(PYTHON, "ci/bench.py", *a, env=jupyter_env()),
     }
     if command not in commands:
         print(__doc__)

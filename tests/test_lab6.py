@@ -22,7 +22,7 @@ from threadlab.labs.notebooks import (
     replace_solution,
     verdict_lines,
 )
-from threadlab.lessons import lesson06
+from threadlab.servers import probe
 
 LAB = "lab6-deadlock"
 SOLUTION, BLANK = lab_paths(LAB)
@@ -147,8 +147,19 @@ def test_fork_works_with_timeouts_and_nonblocking():
 def test_targets_stay_open_under_many_probes():
     with lab6.scan_targets(n_open=2, n_closed=2) as targets:
         port = targets.open_ports[0]
-        assert all(lesson06.probe(port, latency=0) for _ in range(100))  # more than any backlog
-        assert not lesson06.probe(targets.closed_ports[0], latency=0)
+        assert all(probe(port, latency=0) for _ in range(100))  # more than any backlog
+        assert not probe(targets.closed_ports[0], latency=0)
+
+
+def test_forced_seed_scan_skips_every_second_port_and_loses_every_wakeup():
+    with lab6.scan_targets(n_open=3, n_closed=5) as targets:
+        ports = targets.ports
+        for limit in (1, 2):
+            seed = lab6.forced_seed_scan(ports, max_threads=limit, wait_timeout=0.02)
+            skipped = ports[limit :: limit + 1]
+            assert sorted(set(ports) - set(seed.scanned)) == skipped
+            assert seed.lost_wakeups == len(skipped)
+            assert sorted(seed.found) == sorted(set(targets.open_ports) - set(skipped))
 
 
 def test_run_scan_referee():

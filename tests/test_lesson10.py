@@ -8,7 +8,7 @@ import time
 import pytest
 
 from threadlab.lessons import lesson10
-from threadlab.scaling import Row, amdahl
+from threadlab.measure import Row, amdahl
 from threadlab.workers import count_primes
 
 

@@ -3,7 +3,8 @@
 The concurrency a lesson teaches is written out in its cells. This package holds the tools that are
 not the subject, organised by what they do, never by which lesson uses them:
 
-- :mod:`threadlab.scaling`   run one task set with 1..N threads or processes, speedup and ideal
+- :mod:`threadlab.measure`   timing on a shared machine: best-of, speedup vs ideal and Amdahl, CPU time
+                             per thread, other programs' load, usable cores
 - :mod:`threadlab.timeline`  record what each thread did when, and draw it (one band per thread)
 - :mod:`threadlab.plotting`  figure conventions
 - :mod:`threadlab.widgets`   sliders that re-run an experiment and re-plot it, readable from code
@@ -18,7 +19,7 @@ not the subject, organised by what they do, never by which lesson uses them:
 
 from threadlab.checks import check
 from threadlab.env import report, usable_cores
-from threadlab.scaling import amdahl, ideal_speedup, measure_scaling
+from threadlab.measure import amdahl, ideal_speedup, measure_scaling
 from threadlab.timeline import Timeline, plot_timeline
 
 __version__ = "1.0.0"

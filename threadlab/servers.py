@@ -1,14 +1,24 @@
-"""A local HTTP server in a background thread, for lessons and labs that need one.
+"""Local servers used as fixtures by lessons and labs, all on 127.0.0.1, all closed cleanly.
 
-Bound to 127.0.0.1 on a port the OS chooses, served by ``ThreadingHTTPServer`` (one thread per
-request), and closed cleanly: :meth:`LocalHTTPServer.close` stops serving and joins the server
-thread and every request thread, so no thread outlives the notebook.
+- :class:`LocalHTTPServer`: an HTTP server in a background thread, served by ``ThreadingHTTPServer``
+  (one thread per request), on a port the OS chooses. :meth:`LocalHTTPServer.close` stops serving
+  and joins the server thread and every request thread, so no thread outlives the notebook.
+- :func:`scan_targets` and :func:`probe`: open and closed ports for a port scanner to find, and the
+  probe that asks one port whether anything listens there (after a simulated network round trip).
 """
 
 from __future__ import annotations
 
+import selectors
+import socket
 import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HOST = "127.0.0.1"
+LATENCY = 0.02  #: the simulated network round trip of a probe (loopback answers in microseconds)
 
 
 class LocalHTTPServer:
@@ -56,3 +66,85 @@ class QuietHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):
         pass
+
+
+# --- targets for a port scanner ----------------------------------------------------------------
+
+
+@dataclass
+class ScanTargets:
+    """Listening sockets (open ports) and bound-but-not-listening sockets (closed ports)."""
+
+    open_ports: list
+    closed_ports: list
+    sockets: list = field(default_factory=list, repr=False)
+
+    @property
+    def ports(self) -> list:
+        """Every port to scan, in ascending order."""
+        return sorted(self.open_ports + self.closed_ports)
+
+    def close(self) -> None:
+        for s in self.sockets:
+            s.close()
+        self.sockets.clear()
+
+
+@contextmanager
+def scan_targets(n_open: int = 8, n_closed: int = 24):
+    """Open ``n_open`` listening ports and reserve ``n_closed`` closed ones on 127.0.0.1.
+
+    The OS picks every port (bind to port 0). A closed port is a socket bound but not listening: a
+    connection to it is refused, and no other program can take the port while we hold it. A thread
+    accepts and closes every connection to an open port, so that any number of scans in a row never
+    fill a listening socket's backlog (a full backlog would make an open port look closed). On exit
+    the thread is joined and every socket closed. Nothing here connects anywhere but 127.0.0.1.
+    """
+    targets = ScanTargets([], [])
+    selector = selectors.DefaultSelector()
+    stop = threading.Event()
+    acceptor = None
+    try:
+        for i in range(n_open + n_closed):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            targets.sockets.append(s)
+            s.bind((HOST, 0))
+            if i < n_open:
+                s.listen(socket.SOMAXCONN)  # a backlog no scan fills, even if the acceptor is slow to run
+                s.setblocking(False)
+                selector.register(s, selectors.EVENT_READ)
+                targets.open_ports.append(s.getsockname()[1])
+            else:
+                targets.closed_ports.append(s.getsockname()[1])
+        targets.open_ports.sort()
+        targets.closed_ports.sort()
+
+        def accept_all():
+            while not stop.is_set():
+                for key, _ in selector.select(timeout=0.05):
+                    while True:  # empty the backlog: every connection waiting, not only one
+                        try:
+                            connection, _ = key.fileobj.accept()
+                        except OSError:  # BlockingIOError: none left
+                            break
+                        connection.close()
+
+        if n_open:
+            acceptor = threading.Thread(target=accept_all, name="scan targets acceptor")
+            acceptor.start()
+        yield targets
+    finally:
+        stop.set()
+        if acceptor is not None:
+            acceptor.join(5)
+        selector.close()
+        targets.close()
+
+
+def probe(port: int, host: str = HOST, latency: float = LATENCY, timeout: float = 1.0) -> bool:
+    """True when something accepts TCP connections on host:port, after ``latency`` seconds of waiting
+    (the round trip a remote host would need)."""
+    time.sleep(latency)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        return s.connect_ex((host, port)) == 0

@@ -6,7 +6,7 @@
 - :func:`slow_square`  a job that waits a little, like a job that talks to a network, then squares
 - :func:`drive_worker` run a learner's worker function in threads the way a pool does, and report what it did
 - :func:`observe`      call a learner's function; what it returned, how long it took, which threads it left running
-- :func:`scan_targets`, :func:`probe`  the port scanner's targets and probe, from lesson 06
+- :func:`scan_targets`, :func:`probe`  the port scanner's targets and probe (from :mod:`threadlab.servers`)
 
 The Recorder is the referee of the checks: it sees each job being done, so a pool that loses a
 job, does one twice, or runs fewer workers than it was asked for is caught from the outside.
@@ -21,8 +21,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from threadlab.labs.lab1 import new_threads
-from threadlab.lessons.lesson06 import probe, scan_targets
 from threadlab.lessons.lesson08 import STOP
+from threadlab.servers import probe, scan_targets
 
 __all__ = ["STOP", "Observed", "Recorder", "WorkerRun", "drive_worker", "new_threads", "observe", "probe", "scan_targets",
            "slow_square"]

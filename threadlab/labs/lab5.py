@@ -29,8 +29,7 @@ from pathlib import Path
 
 from threadlab.env import usable_cores
 from threadlab.lessons.lesson10 import time_copies
-from threadlab.load import QUIET, Elsewhere
-from threadlab.scaling import amdahl, ideal_speedup
+from threadlab.measure import QUIET, Elsewhere, amdahl, ideal_speedup
 from threadlab.workers import count_primes, noop
 
 MODULE = "primes_worker"  #: the module the learner writes with %%writefile

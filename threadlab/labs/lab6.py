@@ -10,25 +10,24 @@ has just picked up one fork waits (briefly) until every other philosopher holds 
 one, before reaching for its second fork.
 
 The scanner referee is a ``probe(port)`` function that records which ports were probed, how many
-times, and how many probes ran at once, around the real probe of lesson 06 (which connects to
-sockets that the notebook opened on 127.0.0.1).
+times, and how many probes ran at once, around the real probe of :mod:`threadlab.servers` (which
+connects to sockets that the notebook opened on 127.0.0.1). :func:`forced_seed_scan` runs the 2009
+tutorial's scanner (lesson 06 writes it out) with its lost wakeup forced at every wait.
 """
 
 from __future__ import annotations
 
 import random
-import selectors
 import sys
 import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from threadlab.labcheck import find_cycle
-from threadlab.lessons import lesson06
-from threadlab.lessons.lesson06 import probe as real_probe
+from threadlab.servers import probe as real_probe
+from threadlab.servers import scan_targets as scan_targets  # the lab's targets
 
 # --- the dining table ------------------------------------------------------------------------
 
@@ -340,36 +339,60 @@ def dinners(philosopher, runs: int, **options) -> list[Dinner]:
 # --- the scanner referee ---------------------------------------------------------------------
 
 
-@contextmanager
-def scan_targets(n_open: int = 8, n_closed: int = 24):
-    """Lesson 06's targets on 127.0.0.1 (open = listening, closed = bound only), with a thread that
-    accepts and closes every connection to an open port, so that many scans in a row never fill a
-    listening socket's backlog (a full backlog would make an open port look closed)."""
-    with lesson06.scan_targets(n_open, n_closed) as targets:
-        stop = threading.Event()
-        listening = [s for s in targets.sockets if s.getsockname()[1] in set(targets.open_ports)]
-        selector = selectors.DefaultSelector()
-        for sock in listening:
-            sock.setblocking(False)
-            selector.register(sock, selectors.EVENT_READ)
+@dataclass
+class SeedScan:
+    """What the tutorial's scanner did: the ports it scanned, the open ones it found, the wakeups it lost."""
 
-        def accept_all():
-            while not stop.is_set():
-                for key, _ in selector.select(timeout=0.05):
-                    try:
-                        conn, _ = key.fileobj.accept()
-                        conn.close()
-                    except OSError:
-                        pass
+    scanned: list = field(default_factory=list)
+    found: list = field(default_factory=list)
+    lost_wakeups: int = 0
 
-        acceptor = threading.Thread(target=accept_all, name="lab6 target acceptor", daemon=True)
-        acceptor.start()
-        try:
-            yield targets
-        finally:
-            stop.set()
-            acceptor.join(5)
-            selector.close()
+
+def forced_seed_scan(ports, max_threads: int = 1, wait_timeout: float = 0.05) -> SeedScan:
+    """The 2009 tutorial's port scanner (lesson 06, section 4), with its lost wakeup forced at every wait.
+
+    Its main loop, at the thread limit, releases the lock and waits on an Event that each ending
+    scanner pulses with ``set(); clear()``. Here every running scanner ends exactly in the gap between
+    that release and the ``wait()``, so every pulse happens while nobody waits and is lost; the
+    ``wait()`` has a timeout (the original had none and would hang), and the loop goes on to the next
+    port, so the port it was about to scan is skipped. With one thread: every second port.
+    """
+    result = SeedScan()
+    lock, event, hold = threading.Lock(), threading.Event(), threading.Event()
+    running, started = [], []
+
+    def scan_one(port):
+        if real_probe(port):
+            result.found.append(port)
+        result.scanned.append(port)
+        hold.wait(5)  # end only when the main loop is in the gap
+        with lock:
+            running.remove(threading.current_thread())
+            if len(running) == max_threads - 1:
+                event.set()
+                event.clear()
+
+    for port in ports:
+        lock.acquire()
+        if len(running) >= max_threads:
+            lock.release()
+            ending = list(running)  # the gap: let every running scanner end (and pulse) now
+            hold.set()
+            for t in ending:
+                t.join(5)
+            hold.clear()
+            if not event.wait(wait_timeout):
+                result.lost_wakeups += 1
+        else:
+            t = threading.Thread(target=scan_one, args=(port,), name=f"seed scanner {port}")
+            running.append(t)
+            started.append(t)
+            lock.release()
+            t.start()
+    hold.set()
+    for t in started:
+        t.join(5)
+    return result
 
 
 class ScanReferee:

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 
 from threadlab.checks import check, expect_equal
 from threadlab.env import gil_enabled, is_free_threaded_build, usable_cores
-from threadlab.load import QUIET, Elsewhere
+from threadlab.measure import QUIET, Elsewhere, Row, Scaling, ideal_speedup, plot_scaling, time_run
 from threadlab.plotting import new_figure
-from threadlab.scaling import Row, Scaling, ideal_speedup, plot_scaling, time_run
 from threadlab.timeline import Timeline
 from threadlab.workers import cpu_task
 
@@ -157,7 +156,7 @@ class Measured:
 
 
 def measure_interleaved(fn, args, counts, cores: int | None = None, repeat: int = 3):
-    """Like :func:`threadlab.scaling.measure_scaling`, but robust on a shared machine.
+    """Like :func:`threadlab.measure.measure_scaling`, but robust on a shared machine.
 
     The worker counts take turns (1, 2, ..., 1, 2, ...), so a burst of load from another
     program slows every count alike instead of one of them; the best of ``repeat`` runs of

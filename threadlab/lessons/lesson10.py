@@ -26,8 +26,7 @@ from multiprocessing.managers import BaseManager
 
 from threadlab.checks import check, expect_equal, run_with_timeout
 from threadlab.env import usable_cores
-from threadlab.load import QUIET, Elsewhere
-from threadlab.scaling import Row, Scaling, amdahl, ideal_speedup
+from threadlab.measure import QUIET, Elsewhere, Row, Scaling, amdahl, ideal_speedup
 from threadlab.workers import count_primes, noop
 
 # --- 1. start methods --------------------------------------------------------------------------
@@ -785,8 +784,8 @@ def amdahl_run(processes: int, serial: int = 0, repeat: int = 3, cores: int | No
 def plot_amdahl(run: AmdahlRun):
     """Left: measured speedup, the ideal for this many cores, Amdahl's law with the fitted p.
     Right: what that law predicts for machines with more cores, and its ceiling 1 / (1 - p)."""
+    from threadlab.measure import plot_scaling
     from threadlab.plotting import new_figure
-    from threadlab.scaling import plot_scaling
 
     fig, (left, right) = new_figure(figsize=(9.6, 3.6), ncols=2)
     plot_scaling(run.scaling, title=f"measured (serial part set to {run.serial_percent} %)", ax=left,
