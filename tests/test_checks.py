@@ -85,3 +85,25 @@ def test_threads_of_jupyter_machinery_are_not_counted_as_left():
         assert threads_left(before) == [mine]
     finally:
         stop.set()
+
+
+def test_where_is_names_the_line_and_the_library_call_a_thread_waits_in():
+    import queue
+
+    from threadlab.checks import where_is
+
+    jobs = queue.Queue()
+
+    def worker():
+        jobs.get(timeout=5)  # waits here
+
+    t = threading.Thread(target=worker)
+    t.start()
+    deadline = time.monotonic() + 5
+    while "Queue.get" not in where_is(t) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    where = where_is(t)
+    assert "of worker" in where and "jobs.get(timeout=5)" in where and where.endswith("inside Queue.get()"), where
+    jobs.put(1)
+    t.join(5)
+    assert where_is(t) == "finished"

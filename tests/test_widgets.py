@@ -83,3 +83,16 @@ def test_figures_are_opaque_so_a_dark_theme_keeps_them_readable():
         pixels = imread(io.BytesIO(to_png(fig)), format="png")
     assert pixels.shape[2] == 4 and pixels[..., 3].min() == 1.0
     assert pixels[0, 0, :3].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_plot_speedups_draws_measured_over_ideal_in_one_panel_each():
+    from threadlab.plotting import plot_speedups
+
+    fig = plot_speedups({"a": {1: (1.0, 1.0), 2: (1.9, 2.0)}, "b": {1: (1.0, 1.0), 2: (1.0, 2.0), 4: (1.1, 2.0)}},
+                        title="two kinds of work")
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
+    measured = fig.axes[1].get_lines()[1]
+    assert list(measured.get_xdata()) == [1, 2, 4] and list(measured.get_ydata()) == [1.0, 1.0, 1.1]
+    assert fig.axes[0].get_legend() is not None and to_png(fig).startswith(b"\x89PNG")
+    one = plot_speedups({"only": {1: (1.0, 1.0), 3: (2.5, 3.0)}}, xlabel="threads in the pool")
+    assert one.axes[0].get_xlabel() == "threads in the pool"

@@ -66,6 +66,27 @@ def show(fig, alt: str) -> Shown:
     return Shown(fig, alt)
 
 
+def plot_speedups(panels: dict, title: str = "", xlabel: str = "threads"):
+    """Measured speedups next to the ideal ones, one panel per entry; returns the Figure.
+
+    ``panels`` is ``{panel title: {workers: (measured speedup, ideal speedup)}}``; each panel draws
+    the measured speedup against the number of workers, over the ideal as a grey dashed line.
+    """
+    fig, axes = new_figure(figsize=(0.5 + 3.4 * len(panels), 3.3), ncols=len(panels))
+    axes = list(axes) if len(panels) > 1 else [axes]
+    for ax, (name, points) in zip(axes, panels.items()):
+        counts = list(points)
+        ax.plot(counts, [points[n][1] for n in counts], "--", color="grey", label="ideal")
+        ax.plot(counts, [points[n][0] for n in counts], "o-", label="measured")
+        ax.set(title=name, xlabel=xlabel, xticks=counts, ylim=(0, None))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("speedup (x)")
+    axes[0].legend()
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def plot_speedup(workers, elapsed, ideal, what: str = "threads", title: str = ""):
     """Two panels against the number of workers: elapsed time, and speedup ``elapsed[0] / elapsed[n]``,
     each next to its ideal (``ideal`` holds the ideal speedups; the first worker count is the baseline)."""

@@ -5,14 +5,17 @@
   and joins the server thread and every request thread, so no thread outlives the notebook.
 - :func:`scan_targets` and :func:`probe`: open and closed ports for a port scanner to find, and the
   probe that asks one port whether anything listens there (after a simulated network round trip).
+- :class:`PageServer`: a small web site of linked pages, each answered after a delay (a crawler's target).
 """
 
 from __future__ import annotations
 
+import re
 import selectors
 import socket
 import threading
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,6 +69,64 @@ class QuietHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):
         pass
+
+
+def page_links(i: int, pages: int) -> list[int]:
+    """The pages page ``i`` of a :class:`PageServer` links to: a binary tree (2i+1, 2i+2) plus i//2 and 0."""
+    return sorted({j for j in (2 * i + 1, 2 * i + 2, i // 2, 0) if j < pages and j != i})
+
+
+class PageServer(LocalHTTPServer):
+    """A web site of ``pages`` linked HTML pages on 127.0.0.1, each answered after ``latency`` seconds.
+
+    ``/page/N`` (0 <= N < pages) links to :func:`page_links` ``(N, pages)`` with ``<a href="/page/M">``;
+    every page can be reached from ``/page/0``. The server counts what it was asked for: :attr:`hits`
+    (requests per path) and :attr:`most_at_once` (the most requests it was holding at the same time; a
+    request counts from its arrival until its answer is ready to send, so requests a client sends one
+    after another never count as at once). :meth:`reset` clears both. Close it with :meth:`close` or use
+    it in a ``with`` block.
+    """
+
+    def __init__(self, pages: int = 20, latency: float = 0.04):
+        self.pages = pages
+        self.latency = latency
+        self.hits: Counter = Counter()
+        self.in_flight = 0
+        self.most_at_once = 0
+        self._lock = threading.Lock()
+        site = self
+
+        class Handler(QuietHandler):
+            def do_GET(self):
+                with site._lock:
+                    site.hits[self.path] += 1
+                    site.in_flight += 1
+                    site.most_at_once = max(site.most_at_once, site.in_flight)
+                try:
+                    time.sleep(site.latency)
+                finally:  # done before the answer leaves: a client that has its answer is no longer counted
+                    with site._lock:
+                        site.in_flight -= 1
+                found = re.fullmatch(r"/page/(\d+)", self.path)
+                if not found or int(found.group(1)) >= site.pages:
+                    self.send_error(404)
+                    return
+                i = int(found.group(1))
+                links = "".join(f'<a href="/page/{j}">page {j}</a>\n' for j in page_links(i, site.pages))
+                send_text(self, f"<html><body><h1>page {i}</h1>\n{links}</body></html>", "text/html")
+
+        self.serve(Handler, "page-server")
+
+    @property
+    def url(self) -> str:
+        """The site's address, ``http://127.0.0.1:PORT``."""
+        return self.base
+
+    def reset(self) -> None:
+        """Forget the requests counted so far."""
+        with self._lock:
+            self.hits.clear()
+            self.most_at_once = self.in_flight
 
 
 # --- targets for a port scanner ----------------------------------------------------------------

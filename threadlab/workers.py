@@ -3,6 +3,8 @@
 They live in a module, not in a notebook, because a process started with the *spawn* or
 *forkserver* method imports the function by name: a function defined in a notebook cell
 exists only under *fork* (lesson 10 shows what happens otherwise).
+
+:data:`STOP` is the sentinel a pool of worker *threads* takes from its job queue to finish.
 """
 
 from __future__ import annotations
@@ -11,6 +13,11 @@ import hashlib
 import os
 import threading
 import time
+
+#: The sentinel that tells a worker thread to finish: a unique object, compared with ``is``, so that no
+#: real job (not even ``None`` or ``0``) can be mistaken for it. (A copy sent to a process is another
+#: object: processes need a sentinel that compares equal, such as ``None``.)
+STOP = object()
 
 
 def noop(_=None):

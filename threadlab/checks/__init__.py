@@ -129,3 +129,39 @@ def threads_left(before, timeout: float = 0.0) -> list[threading.Thread]:
         if not left or time.monotonic() >= deadline:
             return left
         time.sleep(0.01)
+
+
+def _is_library(filename: str) -> bool:
+    """True for the standard library, installed packages and threadlab: code that is not the learner's."""
+    import os
+    import sysconfig
+
+    if not filename or filename.startswith("<frozen"):
+        return True
+    path = os.path.realpath(filename)
+    roots = {os.path.realpath(sysconfig.get_paths()[key]) for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots.add(os.path.realpath(os.path.dirname(os.path.dirname(__file__))))  # the threadlab package
+    return any(path.startswith(root + os.sep) for root in roots)
+
+
+def where_is(thread: threading.Thread) -> str:
+    """Where a live thread is, in a few words, for a check's message.
+
+    The innermost line of the learner's code it is running (code outside the standard library,
+    installed packages and threadlab) and the library call it is inside, e.g.
+    ``line 5 of work: `job = jobs.get(timeout=10)`, inside Queue.get()``.
+    """
+    import linecache
+
+    frame = sys._current_frames().get(thread.ident) if thread.ident is not None else None
+    if frame is None:
+        return "finished"
+    inner = None  # the library frame just inside the learner's innermost frame
+    while frame is not None and _is_library(frame.f_code.co_filename):
+        inner, frame = frame, frame.f_back
+    called = f"{getattr(inner.f_code, 'co_qualname', inner.f_code.co_name)}()" if inner is not None else ""
+    if frame is None:
+        return f"inside {called}" if called else "in library code"
+    source = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    text = f"line {frame.f_lineno} of {frame.f_code.co_name}" + (f": `{source}`" if source else "")
+    return f"{text}, inside {called}" if called else text

@@ -1,6 +1,6 @@
 """Lab 4: a thread pool.
 
-- :data:`STOP`         the sentinel that tells a worker to finish (the same object as lesson 08's)
+- :data:`STOP`         the sentinel that tells a worker to finish (:data:`threadlab.workers.STOP`)
 - :class:`Recorder`    wraps a job function and records, thread-safely, every call: which item,
                        in which thread, and the most calls running at once
 - :func:`slow_square`  a job that waits a little, like a job that talks to a network, then squares
@@ -21,8 +21,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from threadlab.labs.lab1 import new_threads
-from threadlab.lessons.lesson08 import STOP
 from threadlab.servers import probe, scan_targets
+from threadlab.workers import STOP
 
 __all__ = ["STOP", "Observed", "Recorder", "WorkerRun", "drive_worker", "new_threads", "observe", "probe", "scan_targets",
            "slow_square"]
