@@ -131,6 +131,29 @@ def threads_left(before, timeout: float = 0.0) -> list[threading.Thread]:
         time.sleep(0.01)
 
 
+def waiting_in(thread: threading.Thread, function: str, timeout: float = 5.0) -> bool:
+    """Wait (at most ``timeout`` s) until ``thread`` is blocked inside a call to ``function``.
+
+    ``function`` is a name such as ``"put"`` (``queue.Queue.put``): the thread's stack must hold
+    that function, with a ``wait`` (``threading.Condition.wait``, which blocks on a lock) on top.
+    A demo or a check can then act at the moment a thread really waits, instead of guessing with
+    a sleep. True once it does; False if the thread ended or the time ran out first.
+    """
+    deadline = time.monotonic() + timeout
+    while thread.is_alive():
+        frame = sys._current_frames().get(thread.ident)
+        names = []
+        while frame is not None:
+            names.append(frame.f_code.co_name)
+            frame = frame.f_back
+        if names[:1] == ["wait"] and function in names[1:]:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.001)
+    return False
+
+
 def _is_library(filename: str) -> bool:
     """True for the standard library, installed packages and threadlab: code that is not the learner's."""
     import os
