@@ -247,3 +247,24 @@ def test_many_runs_leave_no_thread_behind():
     for _ in range(20):
         prog.replay("000", finish=False)
     prog.search(bound=1)
+
+
+def test_guarded_state_fails_a_thread_that_changes_a_guarded_value_without_its_locks():
+    from threadlab.explorer import GuardedState, explored_thread
+
+    def only_right(s):
+        with s.b:
+            s.x += 1
+
+    def setup():
+        return GuardedState({"x": ("a", "b")}, x=0, a=Lock(), b=Lock())
+
+    ok = Program(left_right, left_right, setup=setup, final=lambda s: s.x == 2)
+    assert ok.replay("", finish=True).outcome.kind == "completed"
+    bad = Program(left_right, only_right, setup=setup).replay("", finish=True)
+    assert bad.outcome.kind == "failed"
+    assert bad.outcome.message == "thread 1 raised AssertionError: thread 1 changed s.x without holding s.a"
+    assert "_guards" not in repr(setup()) and explored_thread() is None
+    seen = []
+    Program(lambda s: seen.append(explored_thread()), lambda s: seen.append(explored_thread())).replay("", finish=True)
+    assert seen == [0, 1]

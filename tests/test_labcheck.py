@@ -366,6 +366,71 @@ def test_lock_report_names_holder_and_waiter():
     assert any(expected in line and "held by 'MainThread'" in line for line in lines), lines
 
 
+@pytest.mark.parametrize(
+    "graph, expected",
+    [
+        ({}, None),
+        ({"a": "b"}, None),
+        ({"t1": "t2", "t2": "t3"}, None),
+        ({"b": "a", "a": "b"}, ["a", "b"]),
+        ({"z": "y", "y": "x", "x": "z"}, ["x", "z", "y"]),  # from the smallest, following the waits
+        ({"t": "a", "a": "a"}, ["a"]),  # waiting for itself: a cycle of one
+        ({"p": "q", "s": "t", "t": "s"}, ["s", "t"]),
+        ({3: 1, 1: 2, 2: 3, 0: 1}, [1, 2, 3]),
+        ({4: 0, 0: 1, 1: 2, 2: 3, 3: 4}, [0, 1, 2, 3, 4]),
+    ],
+)
+def test_find_cycle(graph, expected):
+    assert labcheck.find_cycle(graph) == expected
+
+
+def test_named_traced_lock_and_its_wait_for_graph():
+    a, b = labcheck.TracedLock("account A"), labcheck.TracedLock("account B")
+    assert repr(a) == "<TracedLock 'account A' free>" and a.label == "account A"
+    me = threading.get_ident()
+    with a:
+        assert a.holders() == [me] and repr(a) == "<TracedLock 'account A' held by MainThread>"
+        got = {}
+        t = threading.Thread(target=lambda: got.setdefault("ok", a.acquire(timeout=5)), name="waiter")
+        t.start()
+        deadline = time.monotonic() + 5
+        while not a.waiters() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert a.waiters() == [t.ident] and labcheck.wait_for_graph([a]) == {t.ident: me}
+        assert labcheck.wait_for_graph([b]) == {}
+    t.join(5)
+    assert got == {"ok": True} and a.holders() == [t.ident] and a.waiters() == []
+    a.release()  # a Lock may be released by another thread
+    assert a.holders() == [] and not a.locked()
+    with pytest.raises(RuntimeError):
+        a.release()
+
+
+def test_two_threads_in_opposite_orders_make_a_cycle():
+    a, b = labcheck.TracedLock("A"), labcheck.TracedLock("B")
+    lined_up = threading.Barrier(2, timeout=5)
+    results = {}
+
+    def transfer(first, second):
+        with first:
+            lined_up.wait()  # both hold their first lock now
+            results[threading.current_thread().name] = second.acquire(timeout=1.0)
+            if results[threading.current_thread().name]:
+                second.release()
+
+    threads = [threading.Thread(target=transfer, args=plan, name=name) for plan, name in (((a, b), "one"), ((b, a), "two"))]
+    for t in threads:
+        t.start()
+    cycle, deadline = None, time.monotonic() + 5
+    while cycle is None and time.monotonic() < deadline:
+        cycle = labcheck.find_cycle(labcheck.wait_for_graph([a, b]))
+        time.sleep(0.001)
+    for t in threads:
+        t.join(5)
+    assert sorted(cycle) == sorted(t.ident for t in threads)
+    assert a.holders() == b.holders() == [] and labcheck.wait_for_graph([a, b]) == {}
+
+
 # --- race amplification: measured catch rate -------------------------------------------------------------------
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "BoundedSemaphore",
     "Condition",
     "Event",
+    "GuardedState",
     "Lock",
     "Outcome",
     "Program",
@@ -48,6 +49,7 @@ __all__ = [
     "SearchResult",
     "Semaphore",
     "State",
+    "explored_thread",
     "parse_schedule",
     "schedule_string",
 ]
@@ -143,11 +145,42 @@ class State:
         return f"State({inner})"
 
 
-# --------------------------------------------------------------------------- primitives
-
-
 def _me():
     return getattr(_current, "run", None), getattr(_current, "index", None)
+
+
+def explored_thread() -> int | None:
+    """The number of the explored thread that is running this code, or None outside a run."""
+    run, index = _me()
+    return index if run is not None else None
+
+
+class GuardedState(State):
+    """A :class:`State` whose listed attributes may only change while the changing thread holds
+    the locks that guard them: ``GuardedState({"moved": ("left", "right")}, moved=0, left=Lock(),
+    right=Lock())``. An explored thread that changes ``moved`` without holding both raises
+    ``AssertionError`` (so the run fails, naming the thread and the lock it did not hold); changes
+    made outside a run (the setup) are not checked.
+    """
+
+    def __init__(self, guards: dict, **values):
+        object.__setattr__(self, "_guards", {name: tuple(locks) for name, locks in guards.items()})
+        super().__init__(**values)
+
+    def __setattr__(self, name, value):
+        me = explored_thread()
+        if me is not None:
+            for lock in self._guards.get(name, ()):
+                guard = getattr(self, lock)
+                if getattr(guard, "lock", guard).owner != me:  # a Condition is guarded by its lock
+                    raise AssertionError(f"thread {me} changed s.{name} without holding s.{lock}")
+        object.__setattr__(self, name, value)
+
+    def shared(self) -> dict:
+        return {k: v for k, v in super().shared().items() if k != "_guards"}
+
+
+# --------------------------------------------------------------------------- primitives
 
 
 def _owner_name(owner) -> str:

@@ -23,9 +23,15 @@ renders as one short line (no traceback), and nbgrader scores the cell 0. Otherw
 :class:`Report` is returned.
 
 Helpers for tests: :func:`expect_equal`, :func:`expect_between`, :func:`expect_raises` (raise
-``AssertionError`` with a message a learner can act on), :func:`amplified_races` (make thread
-switches happen between almost any two bytecodes, so a racy solution is caught every run) and
-:func:`traced_locks` (locks made inside the block remember their owner and waiters).
+``AssertionError`` with a message a learner can act on; the lessons' checks in
+:mod:`threadlab.checks` use the same ones), :func:`amplified_races` (make thread switches happen
+between almost any two bytecodes, so a racy solution is caught every run) and :func:`traced_locks`
+(locks made inside the block remember their owner and waiters).
+
+The course's one traced lock lives here too: :class:`TracedLock` (optionally named) records which
+thread holds it and which threads wait for it; :func:`wait_for_graph` turns those records into a
+wait-for graph and :func:`find_cycle` finds a deadlock in it (lab 2's account locks and lab 6's
+table use them; lesson 14 writes a small version in its cells).
 """
 
 from __future__ import annotations
@@ -54,9 +60,11 @@ __all__ = [
     "expect_between",
     "expect_equal",
     "expect_raises",
+    "find_cycle",
     "lock_report",
     "thread_report",
     "traced_locks",
+    "wait_for_graph",
 ]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -335,13 +343,18 @@ def _classify(test, error: BaseException) -> tuple[str, str]:
 
 
 class _Registry:
-    """Which thread owns which traced lock, which thread waits for which lock (plain dicts: atomic under the GIL)."""
+    """Which thread owns which traced lock, which thread waits for which lock.
+
+    Changes are made under ``guard`` (a raw re-entrant lock, never a traced one), so a reader sees
+    an owner's record and a waiter's record as they were at one moment.
+    """
 
     def __init__(self):
         self.owners: dict[int, dict[int, int]] = {}  # lock id -> {thread ident: depth}
         self.waiting: dict[int, object] = {}  # thread ident -> lock
         self.locks: dict[int, object] = {}  # lock id -> lock (only while owned or waited for)
         self.counter = 0
+        self.guard = _RawRLock()
 
     def next_number(self) -> int:
         self.counter += 1
@@ -349,6 +362,8 @@ class _Registry:
 
 
 _registry = _Registry()
+if hasattr(os, "register_at_fork"):  # a child forked while another thread held the guard gets a free one
+    os.register_at_fork(after_in_child=lambda: _registry.guard._at_fork_reinit())
 
 
 def _creation_site() -> str:
@@ -365,31 +380,36 @@ class _TracedBase:
 
     kind = "Lock"
 
-    def __init__(self):
+    def __init__(self, name: str | None = None):
         self.number = _registry.next_number()
-        self.site = _creation_site()
+        self.name = name
+        self.site = "" if name else _creation_site()
 
     @property
     def label(self) -> str:
+        if self.name:
+            return self.name
         return f"{self.kind} #{self.number}" + (f" ({self.site})" if self.site else "")
 
     def _note_acquired(self, me):
-        owners = _registry.owners.setdefault(id(self), {})
-        owners[me] = owners.get(me, 0) + 1
-        _registry.locks[id(self)] = self
+        with _registry.guard:
+            owners = _registry.owners.setdefault(id(self), {})
+            owners[me] = owners.get(me, 0) + 1
+            _registry.locks[id(self)] = self
 
     def _note_released(self, me, all_levels=False):
-        owners = _registry.owners.get(id(self))
-        if owners is None:
-            return
-        depth = owners.get(me, 0) - 1
-        if depth > 0 and not all_levels:
-            owners[me] = depth
-        else:
-            owners.pop(me, None)
-        if not owners:
-            _registry.owners.pop(id(self), None)
-            _registry.locks.pop(id(self), None)
+        with _registry.guard:
+            owners = _registry.owners.get(id(self))
+            if owners is None:
+                return
+            depth = owners.get(me, 0) - 1
+            if depth > 0 and not all_levels:
+                owners[me] = depth
+            else:
+                owners.pop(me, None)
+            if not owners:
+                _registry.owners.pop(id(self), None)
+                _registry.locks.pop(id(self), None)
 
     def _blocking_acquire(self, raw_acquire, blocking, timeout):
         if raw_acquire(False):
@@ -397,11 +417,17 @@ class _TracedBase:
         if not blocking:
             return False
         me = threading.get_ident()
-        _registry.waiting[me] = self
+        with _registry.guard:
+            _registry.waiting[me] = self
         try:
-            return raw_acquire(True, timeout)
+            return self._wait(raw_acquire, timeout)
         finally:
-            _registry.waiting.pop(me, None)
+            with _registry.guard:
+                _registry.waiting.pop(me, None)
+
+    def _wait(self, raw_acquire, timeout) -> bool:
+        """The blocking part of an acquire (the thread is recorded as waiting meanwhile)."""
+        return raw_acquire(True, timeout)
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         got = self._blocking_acquire(self._lock.acquire, blocking, timeout)
@@ -420,32 +446,49 @@ class _TracedBase:
         self.release()
 
     def holders(self) -> list[int]:
-        return list(_registry.owners.get(id(self), {}))
+        """Idents of the threads holding this lock now."""
+        with _registry.guard:
+            return list(_registry.owners.get(id(self), {}))
+
+    def waiters(self) -> list[int]:
+        """Idents of the threads waiting for this lock now."""
+        with _registry.guard:
+            return [ident for ident, lock in _registry.waiting.items() if lock is self]
 
     def __repr__(self):
         owners = self.holders()
         state = "held by " + ", ".join(_thread_name(t) for t in owners) if owners else "free"
-        return f"<Traced{self.kind} #{self.number} {state}>"
+        which = repr(self.name) if self.name else f"#{self.number}"
+        return f"<Traced{self.kind} {which} {state}>"
 
 
 class TracedLock(_TracedBase):
-    """A drop-in ``threading.Lock`` that records which thread holds it and which threads wait for it."""
+    """A drop-in ``threading.Lock`` that records which thread holds it and which threads wait for it.
+
+    ``TracedLock("account 1")`` gives it a name for reports; unnamed, it is labelled by a number
+    and the line that made it.
+    """
 
     kind = "Lock"
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, name: str | None = None):
+        super().__init__(name)
         self._lock = _allocate_lock()
 
     def locked(self) -> bool:
         return self._lock.locked()
 
     def release(self) -> None:
-        # a Lock may be released by another thread than the one that acquired it
-        self._lock.release()
-        owners = _registry.owners.get(id(self), {})
-        me = threading.get_ident()
-        self._note_released(me if me in owners else next(iter(owners), me), all_levels=True)
+        # the owner's record goes first, under the guard: a thread that takes the lock as soon as it
+        # is free records itself after this, never before (its record cannot be wiped out by ours)
+        with _registry.guard:
+            if not self._lock.locked():
+                raise RuntimeError("release unlocked lock")
+            # a Lock may be released by another thread than the one that acquired it
+            owners = _registry.owners.get(id(self), {})
+            me = threading.get_ident()
+            self._note_released(me if me in owners else next(iter(owners), me), all_levels=True)
+            self._lock.release()
 
     def _at_fork_reinit(self):
         self._lock._at_fork_reinit()
@@ -470,15 +513,18 @@ class TracedRLock(_TracedBase):
 
     def _acquire_restore(self, state):
         me = threading.get_ident()
-        _registry.waiting[me] = self
+        with _registry.guard:
+            _registry.waiting[me] = self
         try:
             self._lock._acquire_restore(state)
         finally:
-            _registry.waiting.pop(me, None)
+            with _registry.guard:
+                _registry.waiting.pop(me, None)
         count = state[0] if isinstance(state, tuple) else 1
-        owners = _registry.owners.setdefault(id(self), {})
-        owners[me] = count
-        _registry.locks[id(self)] = self
+        with _registry.guard:
+            owners = _registry.owners.setdefault(id(self), {})
+            owners[me] = count
+            _registry.locks[id(self)] = self
 
     def _is_owned(self):
         return self._lock._is_owned()
@@ -539,11 +585,61 @@ def _thread_name(ident: int) -> str:
     return f"thread {ident}"
 
 
+def _records() -> tuple[dict, dict, dict]:
+    """(owners, locks, waiting) of the traced locks, copied at one moment."""
+    with _registry.guard:
+        owners = {lock_id: dict(holders) for lock_id, holders in _registry.owners.items()}
+        return owners, dict(_registry.locks), dict(_registry.waiting)
+
+
+def wait_for_graph(locks: Iterable | None = None) -> dict[int, int]:
+    """The wait-for graph of the traced locks (only of ``locks``, if given), right now.
+
+    ``{ident of a waiting thread: ident of a thread holding the lock it waits for}``. A thread that
+    waits for a ``Lock`` it holds itself points to itself: a deadlock of one.
+    """
+    owners, _, waiting = _records()
+    wanted = None if locks is None else {id(lock) for lock in locks}
+    graph = {}
+    for ident, lock in waiting.items():
+        if wanted is not None and id(lock) not in wanted:
+            continue
+        holders = list(owners.get(id(lock), {}))
+        others = [h for h in holders if h != ident]
+        if holders:
+            graph[ident] = (others or holders)[0]
+    return graph
+
+
+def find_cycle(graph: dict) -> list | None:
+    """A cycle in a wait-for graph (each node waits for at most one other), or None.
+
+    ``{"t1": "t2", "t2": "t1"}`` gives ``["t1", "t2"]``: t1 waits for t2, which waits for t1. The
+    cycle starts from its smallest node and follows the waits, so the same deadlock is always
+    reported the same way; a node that waits for itself is a cycle of one.
+    """
+    try:
+        starts = sorted(graph)
+    except TypeError:  # nodes that cannot be compared: keep the graph's order
+        starts = list(graph)
+    for start in starts:
+        path, node = [], start
+        while node in graph and node not in path:
+            path.append(node)
+            node = graph[node]
+        if node in path:
+            cycle = path[path.index(node) :]
+            try:
+                first = cycle.index(min(cycle))
+            except TypeError:
+                first = 0
+            return cycle[first:] + cycle[:first]
+    return None
+
+
 def lock_report(idents: Iterable[int] | None = None) -> list[str]:
     """Lines saying, for traced locks, which thread holds what and waits for what (and any cycle)."""
-    owners = {lock_id: dict(holders) for lock_id, holders in list(_registry.owners.items())}
-    locks = dict(_registry.locks)
-    waiting = dict(_registry.waiting)
+    owners, locks, waiting = _records()
     wanted = set(idents) if idents is not None else None
     threads = set(waiting)
     for holders in owners.values():
@@ -563,23 +659,12 @@ def lock_report(idents: Iterable[int] | None = None) -> list[str]:
             if holders:
                 graph[ident] = holders[0]
         lines.append(text)
-    cycle = _find_cycle(graph)
+    cycle = find_cycle(graph)
     if cycle:
         lines.append(
             "deadlock: " + " -> ".join(f"'{_thread_name(t)}'" for t in [*cycle, cycle[0]]) + " (each waits for the next)"
         )
     return lines
-
-
-def _find_cycle(graph: dict) -> list | None:
-    for start in graph:
-        path, node = [], start
-        while node in graph and node not in path:
-            path.append(node)
-            node = graph[node]
-        if node in path:
-            return path[path.index(node) :]
-    return None
 
 
 # --- race amplification ---------------------------------------------------------------------------

@@ -6,7 +6,9 @@ than raising: "Run all" goes on past an unsolved exercise. It returns a :class:`
 that is true only when every test passed, so a solution cell can ``assert check(...)``.
 
 A test is a function that raises ``AssertionError("expected ..., got ...")`` on a wrong
-answer. ``NotImplementedError`` (the ``...`` placeholder of an exercise) means "not tried yet".
+answer (``expect_equal``, ``expect_between`` and ``expect_raises``, the labs' helpers from
+:mod:`threadlab.labcheck`, write such messages). ``NotImplementedError`` (the ``...`` placeholder
+of an exercise) means "not tried yet".
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import time
 import traceback
 from dataclasses import dataclass
 from typing import Callable
+
+# one family of "expect" helpers for lessons and labs: AssertionError("what: expected X, got Y. Hint: ...")
+from threadlab.labcheck import expect_between, expect_equal, expect_raises  # noqa: F401
 
 
 @dataclass
@@ -96,17 +101,6 @@ def check(name: str, test: Callable[[], object], timeout: float = 10.0, quiet: b
     if not quiet:
         print(verdict)
     return verdict
-
-
-def expect_equal(got, expected, what: str = "result"):
-    """``assert got == expected`` with a message a learner can act on."""
-    if got != expected:
-        raise AssertionError(f"{what}: expected {expected!r}, got {got!r}")
-
-
-def expect_between(got, low, high, what: str = "result"):
-    if not (low <= got <= high):
-        raise AssertionError(f"{what}: expected between {low} and {high}, got {got!r}")
 
 
 # Packages whose threads belong to Jupyter itself: JupyterLab 4.6 with ipykernel 7 starts a

@@ -1,10 +1,11 @@
 """Lab 2 (races and locks): accounts with watched locks, and a harness that runs threads for the checks.
 
 Nothing here is an answer to the lab. :class:`Account` is what exercise 3's ``transfer`` works on:
-its lock is an :class:`AccountLock`, which records who holds it and who waits for it in an
-:class:`AccountMonitor`. :func:`run_threads` starts the threads of a check all at once and waits
-for them; when the monitor's wait-for graph has a cycle (a deadlock) it reports which thread holds
-and waits for which lock, then *breaks* the deadlock: every waiting ``acquire`` raises
+its lock is an :class:`AccountLock`, the course's traced lock (:class:`threadlab.labcheck.TracedLock`)
+with a name, so it records who holds it and who waits for it; an :class:`AccountMonitor` reads those
+records for the accounts of one bank. :func:`run_threads` starts the threads of a check all at once
+and waits for them; when the monitor's wait-for graph has a cycle (a deadlock) it reports which
+thread holds and waits for which lock, then *breaks* the deadlock: every waiting ``acquire`` raises
 :class:`LockBroken`, so the learner's threads unwind, release what they hold and end, and the
 kernel is left with no stuck thread.
 """
@@ -18,7 +19,7 @@ import time
 import traceback
 from typing import Callable
 
-from threadlab.lessons.lesson14 import LockMonitor, TracedLock, find_cycle
+from threadlab.labcheck import TracedLock, find_cycle, wait_for_graph
 
 POLL = 0.005  #: seconds between two looks at the wait-for graph
 SLICE = 0.02  #: a blocked acquire wakes up this often to see whether its deadlock was broken
@@ -28,16 +29,57 @@ class LockBroken(RuntimeError):
     """Raised inside a thread whose acquire was part of a deadlock that the check broke."""
 
 
-class AccountMonitor(LockMonitor):
-    """A LockMonitor that can also break the deadlock it sees (see :class:`AccountLock`)."""
+def _names() -> dict[int, str]:
+    return {t.ident: t.name for t in threading.enumerate()}
+
+
+class AccountMonitor:
+    """The account locks of one bank: who holds which, who waits for which, and a deadlock if any.
+
+    ``owners`` ({lock name: thread name}), ``waiting`` ({thread name: lock name}) and
+    :meth:`wait_for_graph` are read from the traced locks' records at the moment you ask. Setting
+    ``broken`` makes every waiting ``acquire`` of these locks raise :class:`LockBroken`.
+    """
 
     def __init__(self):
-        super().__init__()
+        self.locks: list[AccountLock] = []
         self.broken = threading.Event()
 
+    def lock(self, name: str) -> AccountLock:
+        return AccountLock(name, self)
+
+    @property
+    def owners(self) -> dict[str, str]:
+        names = _names()
+        return {lock.name: names.get(h, f"thread {h}") for lock in self.locks for h in lock.holders()[:1]}
+
+    @property
+    def waiting(self) -> dict[str, str]:
+        names = _names()
+        return {names.get(ident, f"thread {ident}"): lock.name for lock in self.locks for ident in lock.waiters()}
+
+    def wait_for_graph(self) -> dict[str, str]:
+        """{waiting thread: thread that holds the lock it waits for}, by thread name."""
+        names = _names()
+        return {names.get(w, f"thread {w}"): names.get(h, f"thread {h}") for w, h in wait_for_graph(self.locks).items()}
+
     def deadlock(self) -> list[str] | None:
-        """The threads of a wait-for cycle, or None."""
-        return find_cycle(self.wait_for_graph())
+        """The names of the threads on a wait-for cycle, or None."""
+        cycle = find_cycle(wait_for_graph(self.locks))  # found on thread idents: names need not be unique
+        if cycle is None:
+            return None
+        names = _names()
+        return [names.get(ident, f"thread {ident}") for ident in cycle]
+
+    def report(self) -> list[str]:
+        """One line per waiting thread: what it holds, what it waits for, who holds that."""
+        owners, waiting = self.owners, self.waiting
+        lines = []
+        for thread, lock in sorted(waiting.items()):
+            held = sorted(name for name, owner in owners.items() if owner == thread)
+            holds = f"holds {', '.join(held)}" if held else "holds nothing"
+            lines.append(f"{thread} {holds}; waits for {lock}, held by {owners.get(lock, 'nobody')}")
+        return lines
 
 
 class AccountLock(TracedLock):
@@ -52,40 +94,40 @@ class AccountLock(TracedLock):
     for a lock it already holds (a plain Lock would wait for ever there).
     """
 
+    def __init__(self, name: str, monitor: AccountMonitor):
+        super().__init__(name)
+        self.monitor = monitor
+        monitor.locks.append(self)
+
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         if timeout != -1 and not blocking:
             raise ValueError("can't specify a timeout for a non-blocking call")
         if timeout < 0 and timeout != -1:
             raise ValueError("timeout value must be a non-negative number")
-        me = threading.current_thread().name
-        guard = self.monitor._guard
-        got = self._lock.acquire(False)
-        if not got and blocking and timeout == -1 and self.monitor.owners.get(self.name) == me:
+        if blocking and timeout == -1 and threading.get_ident() in self.holders():
             raise LockBroken(
-                f"{me} already holds {self.name} and asked for it again: a Lock is not re-entrant, "
-                "so this acquire would wait for ever"
+                f"{threading.current_thread().name} already holds {self.name} and asked for it again: a Lock is "
+                "not re-entrant, so this acquire would wait for ever"
             )
-        if not got and blocking:
-            broken = getattr(self.monitor, "broken", None)
-            deadline = None if timeout == -1 else time.monotonic() + timeout
-            with guard:
-                self.monitor.waiting[me] = self.name
-            try:
-                while not got:
-                    if broken is not None and broken.is_set():
-                        raise LockBroken(f"{me} was stuck waiting for {self.name}: the check broke the deadlock")
-                    wait = SLICE if deadline is None else min(SLICE, deadline - time.monotonic())
-                    if wait <= 0:
-                        break
-                    got = self._lock.acquire(True, wait)
-            finally:
-                with guard:
-                    self.monitor.waiting.pop(me, None)
+        got = super().acquire(blocking, timeout)
         if got:
-            with guard:
-                self.monitor.owners[self.name] = me
             time.sleep(0)  # let the other threads run now: a wrong lock order then deadlocks at once
         return got
+
+    __enter__ = acquire
+
+    def _wait(self, raw_acquire, timeout) -> bool:
+        deadline = None if timeout == -1 else time.monotonic() + timeout
+        while True:
+            if self.monitor.broken.is_set():
+                raise LockBroken(
+                    f"{threading.current_thread().name} was stuck waiting for {self.name}: the check broke the deadlock"
+                )
+            wait = SLICE if deadline is None else min(SLICE, deadline - time.monotonic())
+            if wait <= 0:
+                return False
+            if raw_acquire(True, wait):
+                return True
 
     def __repr__(self):
         owner = self.monitor.owners.get(self.name)
@@ -123,7 +165,7 @@ def open_accounts(*balances: int) -> list[Account]:
     return [Account(i, balance, monitor) for i, balance in enumerate(balances, start=1)]
 
 
-def deadlock_report(monitor: LockMonitor, cycle: list[str]) -> str:
+def deadlock_report(monitor: AccountMonitor, cycle: list[str]) -> str:
     """One line per thread of the cycle: what it holds, what it waits for, who holds that."""
     lines = [line for line in monitor.report() if any(line.startswith(f"{name} ") for name in cycle)]
     return "; ".join(lines)

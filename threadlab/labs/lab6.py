@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from threadlab.labcheck import find_cycle
 from threadlab.servers import probe as real_probe
 from threadlab.servers import scan_targets as scan_targets  # the lab's targets
 
@@ -191,20 +192,6 @@ class Table:
 
     def state(self) -> tuple:
         return tuple(sorted((p, tuple(f)) for p, f in self.held.items())), tuple(sorted(self.waiting.items()))
-
-
-def find_cycle(graph: dict[int, int]) -> list[int] | None:
-    """A cycle in a graph where each node has at most one successor, as a list of nodes (or None)."""
-    for start in sorted(graph):
-        path, node = [], start
-        while node in graph and node not in path:
-            path.append(node)
-            node = graph[node]
-        if node in path:
-            cycle = path[path.index(node):]
-            first = cycle.index(min(cycle))
-            return cycle[first:] + cycle[:first]
-    return None
 
 
 @dataclass
