@@ -5,7 +5,11 @@
 - a cell tagged ``nbval-ignore-output`` is followed by a code cell that asserts something,
   so varying output is never left unchecked;
 - every lesson keeps the course style: a ``# NN · Title`` heading, "You will learn",
-  numbered sections, at least one exercise with a check, key points, navigation.
+  numbered sections, at least one exercise with a check, key points, navigation;
+- the code being taught is in the cells: no lesson imports a per-lesson module or prints source
+  with ``inspect.getsource``; no assert depends on how busy the machine is ("quiet machine"
+  switches); sources are named by author and title, never as "seed 003";
+- every exercise solution cell names its exercise (metadata ``exercise``) for the mutation suite.
 
 ``python ci/nbcheck.py`` prints every problem and exits 1 if there is one.
 """
@@ -82,11 +86,39 @@ def style_problems(path: Path) -> list[str]:
     return problems
 
 
+OPEN_CODE_RULES = [
+    (re.compile(r"threadlab\.lessons|from threadlab import lessons"),
+     "imports a per-lesson module: put the code being taught in the cells"),
+    # Reading the standard library's own source (threading.Event.set) is fine; the course's code is in cells.
+    (re.compile(r"inspect\.getsource\((?!\s*(threading|queue|multiprocessing|asyncio|concurrent|socket|selectors)\.)"),
+     "prints source with inspect.getsource: put the code in a cell the learner can edit"),
+    (re.compile(r"threadlab\.load|\bElsewhere\b|\bQUIET\b|\bquietly\b"),
+     "depends on how busy the machine is: assert what holds on any machine (CONTRIBUTING, claims)"),
+]
+SEED_WORDS = re.compile(r"\bseeds?\s*\d|\bthe seeds\b", re.I)
+
+
+def openness_problems(path: Path) -> list[str]:
+    """The code being taught is in the cells, and every claim holds on any machine."""
+    nb = nbformat.read(path, as_version=4)
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            for pattern, why in OPEN_CODE_RULES:
+                if pattern.search(cell.source):
+                    problems.append(f"cell {i}: {why}")
+            if "solution" in tags(cell) and path.parent.name == "notebooks" and not cell.metadata.get("exercise"):
+                problems.append(f"cell {i}: solution cell without metadata 'exercise' (see mutants/README.md)")
+        elif SEED_WORDS.search(cell.source):
+            problems.append(f"cell {i}: name a source by author, title and year, not as a seed")
+    return problems
+
+
 def all_problems(root: Path = ROOT, paths: list[Path] | None = None) -> dict[str, list[str]]:
     out = {}
     for path in paths or executed_notebooks(root):
         path = path.resolve()
-        found = run_problems(path)
+        found = run_problems(path) + openness_problems(path)
         if path.parent.name == "notebooks":
             found += style_problems(path)
         if found:

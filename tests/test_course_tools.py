@@ -132,6 +132,26 @@ def test_nbcheck_style_of_a_lesson(tmp_path):
     assert any("navigation" in p for p in found)
 
 
+def test_nbcheck_keeps_the_taught_code_in_the_cells(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    path = tmp_path / "notebooks" / "04-x.ipynb"
+    solution = code("assert check_transfer(transfer)", "solution")
+    named = code("assert check_transfer(transfer)", "solution")
+    named.metadata["exercise"] = "4.1"
+    nbformat.write(executed([
+        code("from threadlab.lessons import lesson04 as L"),
+        code("import inspect\nprint(inspect.getsource(L.Server))"),
+        code("print(inspect.getsource(threading.Event.set))"),
+        code("if Elsewhere().quiet:\n    assert speedup > 1.9"),
+        nbformat.v4.new_markdown_cell("As seed 003 says..."),
+        nbformat.v4.new_markdown_cell("David Beazley, *Understanding the Python GIL* (2010)"),
+        solution, named]), path)
+    found = nbcheck.openness_problems(path)
+    assert [p.split(":")[0] for p in found] == ["cell 0", "cell 1", "cell 3", "cell 4", "cell 6"], found
+    assert "per-lesson module" in found[0] and "getsource" in found[1] and "busy" in found[2]
+    assert "author" in found[3] and "exercise" in found[4]
+
+
 def test_committed_notebooks_pass_nbcheck():
     # the same check the test command runs first, kept here so `pytest` alone covers it
     assert nbcheck.all_problems() == {}
