@@ -159,3 +159,19 @@ def test_lab_cells_strip_hidden_tests_and_skip_cells_that_are_not_needed(lab):
     assert "test_negative" not in visible[2][1] and "test_negative" in full[2][1]
     with pytest.raises(KeyError):
         mutants.lab_cells(nb, "ex9-solution", mutants.REFERENCE, visible=True)
+
+
+# One mistake per lab whose check was made for it, through the lab's real visible check cells; the whole
+# suite is `python3 ci/course.py mutants lab1 lab3 lab5` (about 5 minutes on 2 cores).
+FAST_SUBSET = [
+    ("lab1", "ex3-solution", "slot not released when the fetch raises (no with/finally)"),
+    ("lab3", "ex1-semaphore", "`if` for `while` around the wait"),
+    ("lab5", "ex3-solution", "a new Pool started inside the timed region"),
+]
+
+
+@pytest.mark.parametrize("lab, cell, name", FAST_SUBSET)
+def test_the_visible_lab_checks_catch_a_mistake_made_for_them(lab, cell, name):
+    mutant = next(m for m in mutants.load_mutants(ROOT / "mutants" / f"{lab}.py")[cell] if m.name == name)
+    outcome = mutants.run_lab(lab, cell, mutants.lab_notebook(lab), mutant)
+    assert outcome.caught("visible"), outcome.visible
