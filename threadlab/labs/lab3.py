@@ -826,7 +826,7 @@ def pulse(cls):
         event.set()
     got = [out.value for _, out in waiters]
     expect(not stuck and got == [True] * 3, "wait() in threads that were waiting when set(); clear() ran",
-           "True in all 3", f"{len(stuck)} still waiting" if stuck else got,
+           "True in all 3", got if not stuck else f"{len(stuck)} still waiting",
            "like threading.Event, a waiter woken by set() returns True even if clear() came right after: "
            "return what Condition.wait returned, do not loop until the flag is set")
 
@@ -886,7 +886,7 @@ def fifo_per_producer(cls):
         stuck = watch(runs, lambda: len(got))
     errors = sorted({name_of(out.error) for _, out in runs if out.error is not None})
     expect(not stuck and not errors, "producers and consumer", "to finish",
-           f"{len(stuck)} still blocked, errors: {', '.join(errors) or 'none'}",
+           f"{len(stuck)} still blocked, errors: {', '.join(errors) or 'no errors'}",
            "a lost wakeup? getters and putters wait for different things: two Conditions on one Lock, "
            "and notify the right one")
     for p in range(3):

@@ -548,8 +548,8 @@ def expect_pool_closed(call, processes: int, what: str, method: str | None = Non
     if method is not None and methods != {method}:
         raise AssertionError(f"{what} started its processes with {', '.join(sorted(methods))}, not {method}: the start "
                              "method was ignored. Hint: multiprocessing.get_context(method).Pool(processes)")
-    left = multiprocessing.active_children()
-    if left:
-        raise AssertionError(f"{len(left)} process(es) still running after {what} returned. Hint: create the pool "
+    running = multiprocessing.active_children()
+    if running:
+        raise AssertionError(f"{len(running)} process(es) still running after {what} returned. Hint: create the pool "
                              "in a `with` block")
     return result
