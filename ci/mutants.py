@@ -318,6 +318,10 @@ def plan_labs(labs: list[str] | None = None, root: Path = ROOT):
     return jobs
 
 
+def _share(k: int, n: int) -> str:
+    return f"{k}/{n} ({100 * k / n:.0f}%)" if n else "-"
+
+
 def lab_table(outcomes: list[LabOutcome]) -> str:
     lines = ["| lab | reference | mutants | visible checks catch | all checks catch | missed by the visible checks |",
              "|---|---|---|---|---|---|"]
@@ -336,8 +340,7 @@ def lab_table(outcomes: list[LabOutcome]) -> str:
             for o in failing)
         missed = ", ".join(o.mutant.name + ("" if o.caught("all") else " (ALL MISS)") for o in mutants
                            if not o.caught("visible"))
-        pct = (lambda k: f"{k}/{n} ({100 * k / n:.0f}%)" if n else "-")
-        lines.append(f"| {lab} | {ref} | {n} | {pct(visible)} | {pct(full)} | {missed} |")
+        lines.append(f"| {lab} | {ref} | {n} | {_share(visible, n)} | {_share(full, n)} | {missed} |")
     n, visible, full = totals
     if n:
         lines.append(f"\n{n} lab mutants: visible checks catch {visible} ({100 * visible / n:.0f}%), "
