@@ -7,7 +7,7 @@
     python3 ci/course.py regenerate [NB ...]   re-execute notebooks and store their outputs
     python3 ci/course.py soak [NB ...] [--runs N] [--load K] [--python PATH] [--start-method M]
                                                run notebooks N times with K CPU hogs alongside, count failures
-    python3 ci/course.py mutants [NN ...]      the mutation suite: do the checks catch realistic wrong answers?
+    python3 ci/course.py mutants [NN|labN ...]  the mutation suite: do the checks catch realistic wrong answers?
     python3 ci/course.py nav                   regenerate contents and previous/next links
     python3 ci/course.py doctor                the environment report
     python3 ci/course.py site                  build the website into build/site (from stored outputs)

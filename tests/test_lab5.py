@@ -6,6 +6,7 @@ module file that exercise 1 writes never lands in the repository.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import pickle
 import textwrap
@@ -202,7 +203,7 @@ def test_blank_lab_fails_every_check_quickly_as_not_attempted(tmp_path):
         pytest.skip("labs/ not generated yet")
     cells = cells_by_id(BLANK)
     with LabKernel(tmp_path) as kernel:
-        assert_blank_exercises(kernel, cells, {"ex1": 3, "ex2": 3, "ex3": 2}, limit=2)
+        assert_blank_exercises(kernel, cells, {"ex1": 3, "ex2": 4, "ex3": 3}, limit=2)
 
 
 WRONG = {
@@ -394,3 +395,62 @@ def test_time_copies_keeps_the_best_of_its_tries(monkeypatch):
 
     alone, together = lab5.time_copies(Pool(), (0, 10), 2, repeat=3)
     assert 0.01 <= alone < 0.1 and 0.01 <= together < 0.1
+
+
+def _time_counts(pool_inside_clock=False, summed=False):
+    """A time_counts for the checks below: right, or with one of two classic timing mistakes."""
+    def time_counts(n, processes, parts, repeat=3):
+        import primes_worker
+
+        segments = [(n * i // parts, n * (i + 1) // parts) for i in range(parts)]
+        seq = par = math.inf if not summed else 0.0
+        with multiprocessing.Pool(processes) as pool:
+            pool.map(primes_worker.count_primes_in, [(0, 10)] * processes)
+            for _ in range(repeat):
+                start = time.perf_counter()
+                count = sum(primes_worker.count_primes_in(s) for s in segments)
+                seq = seq + (time.perf_counter() - start) if summed else min(seq, time.perf_counter() - start)
+                start = time.perf_counter()
+                if pool_inside_clock:
+                    with multiprocessing.Pool(processes) as fresh:
+                        fresh.map(primes_worker.count_primes_in, segments)
+                else:
+                    pool.map(primes_worker.count_primes_in, segments)
+                par = min(par, time.perf_counter() - start) if not summed else par + time.perf_counter() - start
+        return count, seq, par
+    return time_counts
+
+
+def test_honest_timing_is_judged_by_what_the_code_does(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", list(__import__("sys").path))
+    write_module(tmp_path, GOOD_MODULE)
+    try:
+        assert lab5.expect_honest_timing(_time_counts(), 20_000, 2, 4, 2) == 2262
+        with pytest.raises(AssertionError, match="a sum or an average"):
+            lab5.expect_honest_timing(_time_counts(summed=True), 20_000, 2, 4, 2)
+        with pytest.raises(AssertionError, match="started while your parallel clock ran"):
+            lab5.expect_honest_timing(_time_counts(pool_inside_clock=True), 20_000, 2, 4, 2)
+        assert time.perf_counter.__module__ == "time"   # the clock is given back
+    finally:
+        __import__("sys").modules.pop("primes_worker", None)
+
+
+def test_expect_pool_closed_catches_an_unclosed_pool_and_a_thread_pool():
+    from multiprocessing.pool import ThreadPool
+
+    def unclosed():
+        pool = multiprocessing.Pool(2)
+        return sum(pool.map(abs, [-1, -2]))
+
+    def closed(cls=multiprocessing.Pool):
+        with cls(2) as pool:
+            return sum(pool.map(abs, [-1, -2]))
+
+    assert lab5.expect_pool_closed(closed, 2, "closed") == 3
+    with pytest.raises(AssertionError, match="never closed its pool"):
+        lab5.expect_pool_closed(unclosed, 2, "unclosed")
+    with pytest.raises(AssertionError, match="started 0 process"):
+        lab5.expect_pool_closed(lambda: closed(ThreadPool), 2, "a thread pool")
+    with pytest.raises(AssertionError, match="start method was ignored"):
+        lab5.expect_pool_closed(closed, 2, "closed", method="spawn")

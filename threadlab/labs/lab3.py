@@ -683,3 +683,213 @@ def blocking(cls):
     expect(first == 1 and q.get(timeout=1) == 2, "items after the blocked put", "1 then 2", "something else")
 
 
+
+
+# ================================================================ the main mistakes, caught by the visible checks
+# (`if` for `while`, `notify` for `notify_all`, a lost wakeup, state changed outside the lock, an exception
+# swallowed by __exit__): a learner alone sees them fail, not only the grader.
+
+
+@case("Semaphore", "BoundedSemaphore")
+def with_statement(cls):
+    """`with sem:` acquires and releases, also when the block raises"""
+    sem = cls(1)
+    with sem:
+        expect_bool(sem.acquire(blocking=False), False, "acquire inside `with sem:`", "__enter__ must acquire")
+    expect_bool(sem.acquire(blocking=False), True, "acquire after the `with` block", "__exit__ must release")
+    sem.release()
+    try:
+        with sem:
+            raise KeyError("inside")
+    except KeyError:
+        pass
+    else:
+        fail("a KeyError raised inside `with sem:`", "to propagate out of the block", "it was swallowed",
+             "__exit__ must return None (or False): a true value swallows the exception")
+    expect_bool(sem.acquire(blocking=False), True, "acquire after a `with` block that raised",
+                "__exit__ runs on exceptions too: release there, and return nothing (None)")
+
+
+@case("Semaphore", "BoundedSemaphore")
+def woken_thread_rechecks(cls):
+    """a woken acquire() re-checks the value: a permit taken by another thread in the meantime is not taken twice"""
+    sem = cls(5)
+    for _ in range(5):
+        sem.acquire()
+    waiters = [spawn(sem.acquire, name=f"waiter-{i}") for i in range(4)]
+    settle([t for t, _ in waiters])
+    taken_by_main = 0
+    for _ in range(3):
+        sem.release()  # wakes a waiter, but this thread takes the permit first
+        taken_by_main += sem.acquire(blocking=False)
+    time.sleep(0.2)
+    finished = sum(out.done_at is not None for _, out in waiters)
+    # release as many permits as are still owed to the waiters, then everybody must finish
+    if finished + taken_by_main > 3:
+        for _ in range(4):
+            with contextlib.suppress(ValueError):
+                sem.release()
+        fail("permits handed out after 3 releases", "3 (taken either by this thread or by a waiter)",
+             f"{finished + taken_by_main} ({taken_by_main} taken here, {finished} woken waiters also got one)",
+             "a woken thread must check the value again before taking a permit: `while`, not `if`, "
+             "around Condition.wait (or use wait_for)")
+    for _ in range(4 - finished):
+        sem.release()
+    stuck = join_all([t for t, _ in waiters])
+    expect(not stuck, "waiters after enough release() calls", "all to return", f"{len(stuck)} still blocked",
+           "release() must notify the Condition")
+
+
+@case("Semaphore")
+def release_n_wakes_n(cls):
+    """release(5) adds 5 permits and wakes all 5 blocked threads (no lost wakeups)"""
+    sem = cls(0)
+    waiters = [spawn(sem.acquire, name=f"waiter-{i}") for i in range(5)]
+    settle([t for t, _ in waiters])
+    sem.release(5)
+    stuck = join_all([t for t, _ in waiters])
+    for _ in stuck:
+        sem.release()
+    expect(not stuck, "threads still blocked in acquire() 3 s after release(5)", 0, len(stuck),
+           "release(n) must wake n waiting threads: Condition.notify(n), or notify() n times")
+    sem.release(3)
+    got = [sem.acquire(blocking=False) for _ in range(4)]
+    expect(got == [True, True, True, False], "acquires after release(3) on an empty semaphore",
+           [True, True, True, False], got, "release(n) adds n to the value")
+
+
+@case("Semaphore", "BoundedSemaphore")
+def no_more_than_value_inside(cls):
+    """8 threads x 40 `with sem:` under amplified races: never more than 3 inside, all permits back at the end"""
+    sem = cls(3)
+    lock = threading.Lock()
+    inside, most = [0], [0]
+
+    done = [0]
+
+    def worker():
+        for _ in range(40):
+            sem.acquire()
+            try:
+                with lock:
+                    inside[0] += 1
+                    most[0] = max(most[0], inside[0])
+                time.sleep(0)
+                with lock:
+                    inside[0] -= 1
+                    done[0] += 1
+            finally:
+                sem.release()
+
+    with amplified():
+        runs = [spawn(worker, name=f"worker-{i}") for i in range(8)]
+        stuck = watch(runs, lambda: done[0])
+    if stuck:
+        for _ in range(8 * len(stuck)):
+            with contextlib.suppress(ValueError):
+                sem.release()
+    errors = sorted({name_of(out.error) for _, out in runs if out.error is not None})
+    expect(not errors, "exceptions in the workers", "none", errors)
+    expect(not stuck, f"workers blocked in acquire() with nothing moving for {WAKE:g} s", 0, len(stuck),
+           "a lost wakeup (a release() that woke nobody) or permits lost: change the value only under the "
+           "Condition's lock")
+    expect(most[0] <= 3, "most threads inside a Semaphore(3) at once", "at most 3", most[0],
+           "check and decrement the value under the Condition's lock, and re-check after waking (`while`)")
+    got = [sem.acquire(blocking=False) for _ in range(4)]
+    expect(got == [True, True, True, False], "permits left after the workers finished", 3, sum(got),
+           "every release() must give back exactly one permit")
+
+
+@case("Event")
+def set_wakes_all(cls):
+    """set() wakes all 6 waiting threads"""
+    event = cls()
+    waiters = [spawn(event.wait, name=f"waiter-{i}") for i in range(6)]
+    settle([t for t, _ in waiters])
+    event.set()
+    stuck = join_all([t for t, _ in waiters])
+    expect(not stuck, "threads still in wait() 3 s after set()", 0, len(stuck), "notify_all(), not notify()")
+    got = [out.value for _, out in waiters]
+    expect(got == [True] * 6, "what the six wait() calls returned", [True] * 6, got)
+
+
+@case("Event")
+def pulse(cls):
+    """set() then clear() at once: every thread that was already waiting returns True"""
+    event = cls()
+    waiters = [spawn(event.wait, 10, name=f"waiter-{i}") for i in range(3)]
+    settle([t for t, _ in waiters])
+    event.set()
+    event.clear()
+    stuck = join_all([t for t, _ in waiters])
+    if stuck:
+        event.set()
+    got = [out.value for _, out in waiters]
+    expect(not stuck and got == [True] * 3, "wait() in threads that were waiting when set(); clear() ran",
+           "True in all 3", got if not stuck else f"{len(stuck)} still waiting",
+           "like threading.Event, a waiter woken by set() returns True even if clear() came right after: "
+           "return what Condition.wait returned, do not loop until the flag is set")
+
+
+@case("Queue")
+def task_done_and_join(cls):
+    """join() waits until task_done() was called once per item; one call too many raises ValueError"""
+    q = cls()
+    _, error, seconds = timed_call(q.join, what="join() with no unfinished tasks")
+    expect(error is None and seconds < 1, "join() with no unfinished tasks", "to return at once", f"{seconds:.1f} s")
+    q.put("a")
+    q.put("b")
+    thread, out = spawn(q.join)
+    q.get()
+    q.task_done()
+    settle([thread])
+    expect(thread.is_alive(), "join() with one task still unfinished", "to block", "it returned",
+           "count unfinished tasks: +1 on put, -1 on task_done")
+    q.get()
+    q.task_done()
+    stuck = join_all([thread])
+    expect(not stuck, "join() after the last task_done()", "to return", "still blocked",
+           "task_done() must notify the joiners when the count reaches 0")
+    expect_raises(ValueError, q.task_done, what="task_done() with no unfinished task",
+                  hint="task_done() called too many times")
+
+
+@case("Queue")
+def join_wakes_all(cls):
+    """three threads in join() all return after the last task_done()"""
+    q = cls()
+    q.put(1)
+    joiners = [spawn(q.join, name=f"joiner-{i}") for i in range(3)]
+    settle([t for t, _ in joiners])
+    q.get()
+    q.task_done()
+    stuck = join_all([t for t, _ in joiners])
+    expect(not stuck, "threads still in join() after the last task_done()", 0, len(stuck), "notify_all(), not notify()")
+
+
+@case("Queue")
+def fifo_per_producer(cls):
+    """3 producers x 100 items into a Queue(2), 1 consumer, amplified races: each producer's items arrive in order"""
+    q = cls(2)
+    got = []
+
+    def producer(p):
+        for i in range(100):
+            q.put((p, i))
+
+    def consumer():
+        for _ in range(300):
+            got.append(q.get())
+
+    with amplified():
+        runs = [spawn(producer, p, name=f"producer-{p}") for p in range(3)] + [spawn(consumer, name="consumer")]
+        stuck = watch(runs, lambda: len(got))
+    errors = sorted({name_of(out.error) for _, out in runs if out.error is not None})
+    expect(not stuck and not errors, "producers and consumer", "to finish",
+           f"{len(stuck)} still blocked, errors: {', '.join(errors) or 'no errors'}",
+           "a lost wakeup? getters and putters wait for different things: two Conditions on one Lock, "
+           "and notify the right one")
+    for p in range(3):
+        mine = [i for who, i in got if who == p]
+        expect(mine == list(range(100)), f"items of producer {p} as the consumer got them", "0, 1, ..., 99 in order",
+               mine[:8] + ["..."], "first in, first out")

@@ -411,3 +411,163 @@ def best_sequential_seconds(n: int = SPEED_N, parts: int = SPEED_PARTS, repeat: 
         sum(worker(s) for s in work)
         best = min(best, time.perf_counter() - start)
     return best
+
+
+# --- what a call did, in order: clock readings, processes started, worker calls ------------------
+
+
+class Timeline:
+    """Events of one call, in the order they happened (see :func:`watch_call`).
+
+    ``("clock", reading)``: the calling thread read ``time.perf_counter()``; ``("process", method)``: a
+    process was started with that start method; ``("worker", segment)``: this process (not a worker process) ran the worker.
+    """
+
+    def __init__(self):
+        import threading
+
+        self.events: list[tuple[str, object]] = []
+        self._lock = threading.Lock()
+
+    def note(self, kind: str, value=None) -> None:
+        with self._lock:
+            self.events.append((kind, value))
+
+    def count(self, kind: str, start: int = 0, end: int | None = None) -> int:
+        return sum(k == kind for k, _ in self.events[start:end])
+
+    def interval(self, seconds) -> tuple[int, int] | None:
+        """Indexes (i, j) of two clock readings of the calling thread whose difference is exactly
+        ``seconds`` (the float the learner returned), the shortest such span; None if there is none
+        (the time is a sum, an average, or was not measured with ``time.perf_counter()``)."""
+        clocks = [(k, v) for k, (kind, v) in enumerate(self.events) if kind == "clock"]
+        best = None
+        for a, (i, t0) in enumerate(clocks):
+            for j, t1 in clocks[a + 1:]:
+                if t1 - t0 == seconds and (best is None or j - i < best[1] - best[0]):
+                    best = (i, j)
+        return best
+
+
+@contextmanager
+def watch_call(module: types.ModuleType | None = None, function: str = FUNCTION):
+    """Record a :class:`Timeline` while the block runs: the calling thread's ``time.perf_counter()``
+    readings, every process started (``BaseProcess.start``), and every call of ``module.function`` made
+    in this process (the module attribute is wrapped; pickled by name, worker processes get the
+    original under spawn and forkserver, and under fork a wrapper that records nothing)."""
+    import threading
+    from multiprocessing.process import BaseProcess
+
+    timeline = Timeline()
+    caller, parent = threading.get_ident(), os.getpid()
+    real_clock, real_start = time.perf_counter, BaseProcess.start
+
+    def clock():
+        reading = real_clock()
+        if threading.get_ident() == caller:
+            timeline.note("clock", reading)
+        return reading
+
+    def start(process):
+        timeline.note("process", process._start_method or multiprocessing.get_start_method())
+        return real_start(process)
+
+    worker = getattr(module, function, None) if module is not None else None
+    if worker is not None:
+        def wrapper(*args, **kwargs):
+            if os.getpid() == parent:
+                timeline.note("worker", args[0] if args else None)
+            return worker(*args, **kwargs)
+
+        wrapper.__module__, wrapper.__name__, wrapper.__qualname__ = worker.__module__, worker.__name__, worker.__qualname__
+        wrapper.__wrapped__ = worker
+        setattr(module, function, wrapper)
+    time.perf_counter, BaseProcess.start = clock, start
+    try:
+        yield timeline
+    finally:
+        time.perf_counter, BaseProcess.start = real_clock, real_start
+        if worker is not None:
+            setattr(module, function, worker)
+
+
+def expect_honest_timing(time_counts, n: int = 60_000, processes: int = 2, parts: int = 8, repeat: int = 2):
+    """Run ``time_counts(n, processes, parts, repeat)`` once and check *what it did*, not how fast it was:
+    each returned time is one ``perf_counter()`` span (the best run, not a sum or an average), no process
+    starts while the parallel clock runs, the parallel span leaves the counting to worker processes, and
+    the sequential span counts every segment in this process. Deterministic: no speed bound."""
+    import gc
+    import warnings
+
+    module = fresh_import()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with watch_call(module) as timeline:
+            result = time_counts(n, processes, parts, repeat)
+        gc.collect()  # a pool nobody closed warns when it is collected
+    if not (isinstance(result, tuple) and len(result) == 3):
+        raise AssertionError(f"expected a tuple (count, sequential_seconds, parallel_seconds), got {result!r:.80}")
+    count, sequential, parallel = result
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning) and "pool" in str(w.message)]
+    if unclosed:
+        raise AssertionError(f"a pool was never closed ({unclosed[0]}). Hint: `with multiprocessing.Pool(processes) "
+                             "as pool:` closes it, and its processes, when the block ends")
+    if timeline.count("process") == 0:
+        raise AssertionError(f"time_counts(n, {processes}, {parts}) started no process: threads (or a plain loop) "
+                             "cannot run Python code in parallel under the GIL. Hint: a multiprocessing.Pool(processes)")
+    spans = {}
+    for what, seconds in (("sequential", sequential), ("parallel", parallel)):
+        span = timeline.interval(seconds) if isinstance(seconds, float) else None
+        if span is None:
+            raise AssertionError(f"your {what} time {seconds!r} is not the difference of two time.perf_counter() "
+                                 f"readings: a sum or an average of the {repeat} runs? Hint: time each run with "
+                                 "start = time.perf_counter() ... time.perf_counter() - start, and keep the best "
+                                 "(smallest) with min()")
+        spans[what] = span
+    i, j = spans["parallel"]
+    started = timeline.count("process", i, j)
+    if started:
+        raise AssertionError(f"{started} process(es) were started while your parallel clock ran: you timed starting "
+                             "the pool, not only the counting. Hint: create the pool (and warm it up with a first "
+                             "small map) before start = time.perf_counter()")
+    if timeline.count("worker", i, j):
+        raise AssertionError(f"{timeline.count('worker', i, j)} segment(s) were counted in this process (not in the "
+                             "worker processes) while your parallel clock ran. Hint: map the segments on the "
+                             "pool: pool.map(primes_worker.count_primes_in, segments)")
+    i, j = spans["sequential"]
+    if timeline.count("worker", i, j) != parts:
+        raise AssertionError(f"while your sequential clock ran, this process counted {timeline.count('worker', i, j)} "
+                             f"segment(s) itself, expected all {parts}. Hint: the sequential way is a plain loop "
+                             "calling primes_worker.count_primes_in(segment) on each segment, no pool")
+    return count
+
+
+def expect_pool_closed(call, processes: int, what: str, method: str | None = None):
+    """``call()``'s result, after checking that it started exactly ``processes`` processes and closed its pool
+    (no ``ResourceWarning`` about a pool when it is collected, no child process left running)."""
+    import gc
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with watch_call() as timeline:
+            result = call()
+        gc.collect()  # a pool nobody closed warns when it is collected
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning) and "pool" in str(w.message)]
+    if unclosed:
+        raise AssertionError(f"{what} never closed its pool ({unclosed[0]}). Hint: `with ...Pool(processes) as "
+                             "pool:` closes it, and its processes, when the block ends")
+    started = timeline.count("process")
+    if started != processes:
+        raise AssertionError(f"{what} started {started} process(es), expected a pool of {processes} worker processes"
+                             + (": a ThreadPool (or a loop) runs no process, and threads cannot count in parallel "
+                                "under the GIL" if started == 0 else "") + f". Hint: Pool({processes})")
+    methods = {value for kind, value in timeline.events if kind == "process"}
+    if method is not None and methods != {method}:
+        raise AssertionError(f"{what} started its processes with {', '.join(sorted(methods))}, not {method}: the start "
+                             "method was ignored. Hint: multiprocessing.get_context(method).Pool(processes)")
+    running = multiprocessing.active_children()
+    if running:
+        raise AssertionError(f"{len(running)} process(es) still running after {what} returned. Hint: create the pool "
+                             "in a `with` block")
+    return result
