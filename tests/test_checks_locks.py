@@ -11,13 +11,8 @@ from threadlab.checks.locks import DeadlockSuspected, WatchedLock, check_safe_ad
 
 
 @pytest.fixture(autouse=True)
-def no_thread_left():
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + 3
-    while set(threading.enumerate()) - before and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not set(threading.enumerate()) - before
+def _every_test_leaves_no_thread(no_leftover_threads):
+    """Every check here must end or join the threads it started (tests/conftest.py)."""
 
 
 def test_watched_lock_knows_its_owner_and_gives_up_instead_of_hanging():

@@ -3,7 +3,6 @@ ones fail with a message that names the missing step. The full set of wrong answ
 mutants/lesson05.py (``python3 ci/course.py mutants 05``)."""
 
 import threading
-import time
 
 import pytest
 
@@ -11,13 +10,8 @@ from threadlab.checks.servers import check_serve, check_stop
 
 
 @pytest.fixture(autouse=True)
-def no_thread_left():
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + 3
-    while set(threading.enumerate()) - before and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not set(threading.enumerate()) - before
+def _every_test_leaves_no_thread(no_leftover_threads):
+    """Every check here must end or join the threads it started (tests/conftest.py)."""
 
 
 def serve(listener, handle, stopping, join=True, threaded=True):
