@@ -91,6 +91,24 @@ def test_observe_reports_threads_left_running():
     assert observe(slow_square, 3, 0.01).left_running == []
 
 
+def test_observe_ends_a_hung_pool_and_says_so():
+    def one_stop(func, items, workers):
+        jobs, results = queue.Queue(), queue.Queue()
+        pool = [threading.Thread(target=reference_worker, args=(jobs, results, func)) for _ in range(workers)]
+        for t in pool:
+            t.start()
+        jobs.put(STOP)
+        for t in pool:
+            t.join()
+        return []
+
+    before = set(threading.enumerate())
+    with pytest.raises(AssertionError, match=r"had not returned after 0.3 s: 2 thread\(s\) it started still running"):
+        observe(one_stop, abs, [], 3, limit=0.3)
+    time.sleep(0.2)
+    assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
+
+
 def test_probe_sees_open_and_closed_ports():
     from threadlab.labs.lab4 import scan_targets
 

@@ -180,6 +180,86 @@ def test_run_scan_referee():
             p for p in targets.open_ports if p in targets.ports[:4]]
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the failing probes, on purpose
+def test_run_scan_sees_permits_kept_threads_alive_and_a_hung_scan():
+    def no_finally(ports, max_threads, probe):
+        slots, found, threads = threading.BoundedSemaphore(max_threads), [], []
+
+        def one(port):
+            if probe(port):
+                found.append(port)
+            slots.release()
+
+        for port in ports:
+            slots.acquire()
+            threads.append(threading.Thread(target=one, args=(port,)))
+            threads[-1].start()
+        for t in threads:
+            t.join()
+        return sorted(found)
+
+    def permit_inside(ports, max_threads, probe):
+        slots = threading.Semaphore(max_threads)
+
+        def one(port):
+            with slots:
+                probe(port)
+
+        threads = [threading.Thread(target=one, args=(port,)) for port in ports]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return []
+
+    with lab6.scan_targets(n_open=3, n_closed=5) as targets:
+        fail = [targets.open_ports[0], targets.closed_ports[0]]
+        scan = lab6.run_scan(no_finally, targets, max_threads=3, latency=0.001, fail=fail)
+        assert not scan.hung and scan.permits == 3 and scan.permits_taken == 2 and scan.found == scan.expected
+        assert fail[0] not in scan.expected
+        scan = lab6.run_scan(no_finally, targets, max_threads=2, latency=0.001, fail=fail + targets.closed_ports[1:2],
+                             limit=0.5)
+        assert scan.hung and scan.permits_taken == 2  # given back afterwards: no thread stays stuck
+        scan = lab6.run_scan(permit_inside, targets, max_threads=2, latency=0.005)
+        assert scan.most_active <= 2 < scan.most_alive and scan.permits_taken == 0
+        scan = lab6.run_scan(ordered_scan, targets, max_threads=2, latency=0.001, fail=fail)
+        assert (scan.most_alive, scan.permits_taken, scan.found) == (2, 0, scan.expected)
+
+
+def ordered_scan(ports, max_threads, probe):
+    slots, found, threads = threading.BoundedSemaphore(max_threads), [], []
+
+    def one(port):
+        try:
+            if probe(port):
+                found.append(port)
+        finally:
+            slots.release()
+
+    for port in ports:
+        slots.acquire()
+        threads.append(threading.Thread(target=one, args=(port,)))
+        threads[-1].start()
+    for t in threads:
+        t.join()
+    return sorted(found)
+
+
+def test_a_choking_philosopher_must_put_the_forks_down():
+    def no_with(table, i, meals):
+        for _ in range(meals):
+            table.left(i).acquire()
+            table.right(i).acquire()
+            table.eat(i)
+            table.right(i).release()
+            table.left(i).release()
+
+    dinner = lab6.run_dinner(no_with, n=5, meals=3, seated=[1], choke_at=2)
+    assert dinner.forks_left_held == [1, 2] and not dinner.ok and dinner.meals == {1: 1}
+    dinner = lab6.run_dinner(ordered, n=5, meals=3, seated=[1], choke_at=2)
+    assert dinner.ok and dinner.meals == {1: 1}
+
+
 # --- the notebooks, in one kernel ------------------------------------------------------------
 
 
@@ -188,7 +268,7 @@ def test_blank_lab_fails_every_check_quickly_as_not_attempted(tmp_path):
         pytest.skip("labs/ not generated yet")
     cells = cells_by_id(BLANK)
     with LabKernel(tmp_path) as kernel:
-        assert_blank_exercises(kernel, cells, {"ex1": 2, "ex2": 2, "ex3": 2}, limit=2)
+        assert_blank_exercises(kernel, cells, {"ex1": 3, "ex2": 3, "ex3": 3}, limit=2)
         kernel.run(cells["tidy"].source)
 
 

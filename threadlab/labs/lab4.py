@@ -89,14 +89,68 @@ class Observed:
     left_running: list  #: threads the call started that were still alive when it returned
 
 
-def observe(fn, *args, **kwargs) -> Observed:
+class _Queues:
+    """While active, every ``queue.Queue()`` made is recorded, so a hung pool can be sent STOPs."""
+
+    def __init__(self):
+        self.made: list[queue.Queue] = []
+
+    def __enter__(self):
+        made, original = self.made, queue.Queue
+
+        class Queue(original):
+            def __init__(self, maxsize=0):
+                super().__init__(maxsize)
+                made.append(self)
+
+        self._original = original
+        queue.Queue = Queue
+        return self
+
+    def __exit__(self, *exc):
+        queue.Queue = self._original
+
+
+def observe(fn, *args, limit: float = 1.5, **kwargs) -> Observed:
     """Call ``fn(*args, **kwargs)``; return what it returned, how long it took and which of the
-    threads it started were still alive just after it returned. Exceptions propagate."""
-    before = threading.enumerate()
-    start = time.perf_counter()
-    result = fn(*args, **kwargs)
-    elapsed = time.perf_counter() - start
-    return Observed(result, elapsed, new_threads(before, grace=0.0))
+    threads it started were still alive just after it returned. Exceptions propagate.
+
+    The call runs in a thread of its own. If it has not returned after ``limit`` seconds (a pool
+    whose workers never get their STOP, or are joined before the jobs are put), STOP is put on every
+    queue it made until it ends, so no thread stays stuck, and an AssertionError says what was left.
+    """
+    box: dict = {}
+
+    def call():
+        before = threading.enumerate()
+        box["before"] = set(before)
+        start = time.perf_counter()
+        try:
+            box["result"] = fn(*args, **kwargs)
+        except BaseException as exc:  # raised again in the caller
+            box["error"] = exc
+        box["elapsed"] = time.perf_counter() - start
+        box["left"] = new_threads(before, grace=0.0)
+
+    with _Queues() as queues:
+        runner = threading.Thread(target=call, name=f"observed {getattr(fn, '__name__', 'call')}", daemon=True)
+        runner.start()
+        runner.join(limit)
+    if runner.is_alive():
+        alive = [t for t in threading.enumerate() if t not in box.get("before", ()) and t.is_alive()]
+        deadline = time.monotonic() + 0.5  # enough for workers that return at STOP; others are daemons
+        while runner.is_alive() and time.monotonic() < deadline:
+            for q in queues.made:
+                q.put(STOP)
+            runner.join(0.01)
+        where = (f"{len(alive)} thread(s) it started still running" if alive else
+                 "every thread it started had ended (were the STOPs put before the jobs?)")
+        raise AssertionError(f"{getattr(fn, '__name__', 'the call')}() had not returned after {limit:g} s: {where}. "
+                             "Hint: start every worker before you join any, put all the jobs, then one STOP per "
+                             "worker, then join the workers")
+    if "error" in box:
+        raise box["error"]
+    return Observed(box["result"], box["elapsed"], box["left"])
 
 
 @dataclass
@@ -118,7 +172,7 @@ def _drain(q: queue.Queue) -> list:
             return out
 
 
-def drive_worker(worker, items, func, workers: int = 1, after_stop=(), timeout: float = 3.0,
+def drive_worker(worker, items, func, workers: int = 1, after_stop=(), timeout: float = 2.0,
                  head_start: float = 0.05) -> WorkerRun:
     """Run ``worker(jobs, results, func)`` in ``workers`` threads the way a pool does, and report.
 

@@ -36,6 +36,10 @@ class DinnerCancelled(Exception):
     """Raised in a philosopher waiting for a fork when the dinner is called off (deadlock detected)."""
 
 
+class Choked(Exception):
+    """Raised by ``table.eat(i)`` on the meal a check chose (``choke_at``): do the forks go down anyway?"""
+
+
 class Fork:
     """A lock that remembers who holds it and who waits for it. Use ``with fork:`` (or acquire/release)."""
 
@@ -107,11 +111,12 @@ class Table:
     """
 
     def __init__(self, n: int, eat_time: float = 0.001, force: bool = False, jitter: float = 0.0,
-                 seed: int | None = None):
+                 seed: int | None = None, choke_at: int | None = None):
         if n < 2:
             raise ValueError("a dinner needs at least 2 philosophers (with 1, left and right are the same fork)")
         self.n = n
         self.eat_time = eat_time
+        self.choke_at = choke_at  #: eat() raises Choked on this meal (1 = the first) of every philosopher
         self.force = force
         self.jitter = jitter
         self._random = random.Random(seed)
@@ -143,6 +148,8 @@ class Table:
         me = self.who()
         if me != i:
             self._problem(f"philosopher {me} called eat({i}): each philosopher eats for itself")
+        if self.choke_at is not None and self.meals[i] + 1 == self.choke_at:
+            raise Choked(f"philosopher {i} choked on meal {self.choke_at}")
         for fork in (self.left(i), self.right(i)):
             if fork.holder != i:
                 self._problem(f"philosopher {i} ate without holding fork {fork.number} "
@@ -266,15 +273,17 @@ class Dinner:
 
 def run_dinner(philosopher, n: int = 5, meals: int = 3, *, force: bool = False, jitter: float = 0.0,
                eat_time: float = 0.001, seated=None, timeout: float = 5.0, stuck_after: float = 0.3,
-               seed: int | None = None) -> Dinner:
+               seed: int | None = None, choke_at: int | None = None) -> Dinner:
     """Seat ``n`` philosophers, each a thread running ``philosopher(table, i, meals)``; return what happened.
 
     A deadlock (a cycle of philosophers each waiting for a fork the next one holds, unchanged for
     ``stuck_after`` seconds) is detected, recorded, and ended by calling the dinner off. Nothing
     runs longer than ``timeout`` seconds (plus a moment to clean up). A philosopher that raises
     ``NotImplementedError`` (the blank exercise) makes this raise it too, after the cleanup.
+    With ``choke_at=k`` every philosopher's k-th ``eat`` raises :class:`Choked` (it then eats k - 1
+    meals): the forks it held must be put down all the same (``forks_left_held``).
     """
-    table = Table(n, eat_time=eat_time, force=force, jitter=jitter, seed=seed)
+    table = Table(n, eat_time=eat_time, force=force, jitter=jitter, seed=seed, choke_at=choke_at)
     who = list(range(n)) if seated is None else list(seated)
     errors: list[str] = []
     blank: list[int] = []
@@ -285,7 +294,7 @@ def run_dinner(philosopher, n: int = 5, meals: int = 3, *, force: bool = False, 
         try:
             started.wait(5)
             philosopher(table, i, meals)
-        except DinnerCancelled:
+        except (DinnerCancelled, Choked):
             pass
         except NotImplementedError:  # the blank exercise: reported as "not attempted" by the checks
             blank.append(i)
@@ -300,7 +309,7 @@ def run_dinner(philosopher, n: int = 5, meals: int = 3, *, force: bool = False, 
         t.start()
     start = time.perf_counter()
     started.wait(5)
-    result = Dinner(n, meals, {}, seated=who)
+    result = Dinner(n, meals if choke_at is None else min(meals, choke_at - 1), {}, seated=who)
     last_state, since = None, time.monotonic()
     deadline = time.monotonic() + timeout
     while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
@@ -399,10 +408,19 @@ class ScanReferee:
     """A ``probe(port)`` that records every call: which ports, how often, how many at once, which threads.
 
     ``latency`` is the simulated round trip of each probe; ``jitter`` adds up to that many seconds
-    at random, so scanners finish in a different order every run.
+    at random, so scanners finish in a different order every run. A probe of a port in ``fail``
+    raises ``OSError`` (after its latency), as a probe of an unreachable host does.
+
+    ``most_alive`` is the most scanner threads holding a place at once: probes running plus threads
+    started since the scan began that have not yet called the probe. A scanner that takes its permit
+    before starting a thread never has more than the limit; one that starts every thread at once and
+    lets it wait for a permit inside has them all alive.
     """
 
-    def __init__(self, latency: float = 0.01, jitter: float = 0.0, seed: int | None = None):
+    def __init__(self, latency: float = 0.01, jitter: float = 0.0, seed: int | None = None, fail=()):
+        self.fail = set(fail)
+        self.before: set[threading.Thread] = set()
+        self.most_alive = 0
         self.latency = latency
         self.jitter = jitter
         self._random = random.Random(seed)
@@ -418,9 +436,14 @@ class ScanReferee:
             self.active += 1
             self.most_active = max(self.most_active, self.active)
             self.threads.add(threading.current_thread())
+            waiting = sum(1 for t in threading.enumerate() if t not in self.before and t not in self.threads)
+            self.most_alive = max(self.most_alive, self.active + waiting)
             extra = self._random.random() * self.jitter if self.jitter else 0.0
         try:
-            return real_probe(port, latency=self.latency + extra)
+            is_open = real_probe(port, latency=self.latency + extra)
+            if port in self.fail:
+                raise OSError(f"probe of port {port} failed: host unreachable (the check made it fail)")
+            return is_open
         finally:
             with self._lock:
                 self.active -= 1
@@ -451,6 +474,51 @@ class Scan:
     threads_used: int
     left_running: int
     seconds: float
+    most_alive: int = 0  #: the most scanner threads alive at once (probing, or started and not yet probing)
+    permits_taken: int = 0  #: permits of the scan's semaphores not given back when scan_ports returned
+    permits: int = 0  #: permits of the scan's semaphores (0: it made none)
+    hung: bool = False  #: scan_ports had not returned after ``limit`` seconds
+    limit: float = 0.0
+
+
+class _Semaphores:
+    """While active, every ``threading.Semaphore``/``BoundedSemaphore`` made is recorded with its permits."""
+
+    def __init__(self):
+        self.made: list = []
+
+    def __enter__(self):
+        made = self.made
+        plain, bounded = threading.Semaphore, threading.BoundedSemaphore
+
+        class Semaphore(plain):
+            def __init__(self, value=1):
+                plain.__init__(self, value)  # BoundedSemaphore.__init__ calls this one too (the module's name)
+                if not isinstance(self, bounded):
+                    made.append((self, value))
+
+        class BoundedSemaphore(bounded):
+            def __init__(self, value=1):
+                bounded.__init__(self, value)
+                made.append((self, value))
+
+        self._old = threading.Semaphore, threading.BoundedSemaphore
+        threading.Semaphore, threading.BoundedSemaphore = Semaphore, BoundedSemaphore
+        return self
+
+    def __exit__(self, *exc):
+        threading.Semaphore, threading.BoundedSemaphore = self._old
+
+    def taken(self) -> int:
+        return sum(max(0, value - sem._value) for sem, value in self.made)
+
+    def give_back(self) -> None:
+        for sem, value in self.made:
+            if sem._value < value:
+                try:
+                    sem.release()
+                except ValueError:  # a BoundedSemaphore already full
+                    pass
 
 
 def _slowed_tracer(delay: float):
@@ -480,28 +548,56 @@ def _slowed_tracer(delay: float):
 
 
 def run_scan(scan_ports, targets, max_threads: int, latency: float = 0.01, jitter: float = 0.0,
-             seed: int | None = None, ports=None, slow_main: float = 0.0) -> Scan:
+             seed: int | None = None, ports=None, slow_main: float = 0.0, fail=(),
+             limit: float = 2.5) -> Scan:
     """Run ``scan_ports(ports, max_threads, probe)`` with a referee as ``probe``; return what it saw.
 
     ``slow_main`` > 0 makes the thread that calls ``scan_ports`` sleep that long before each line
     of the learner's code (the scanner threads run at full speed). Probes then finish *between*
     two lines of the main loop, e.g. between "release the lock" and "wait for the Event": the
     window in which the seed's Event pulse is lost, hit in most runs instead of almost never.
+
+    The probes of the ports in ``fail`` raise ``OSError``. ``scan_ports`` runs in a thread of its
+    own; if it has not returned after ``limit`` seconds the scan is ``hung``: the permits its
+    semaphores still miss are given back until it ends, so no thread is left stuck. The semaphores
+    it made are counted when it returns: ``permits_taken`` must be 0.
     """
     ports = list(targets.ports if ports is None else ports)
-    referee = ScanReferee(latency, jitter, seed)
-    before = set(threading.enumerate())
-    old_trace = sys.gettrace()
-    if slow_main > 0:
-        sys.settrace(_slowed_tracer(slow_main))
-    start = time.perf_counter()
-    try:
-        found = scan_ports(list(ports), max_threads, referee)
-    finally:
+    referee = ScanReferee(latency, jitter, seed, fail)
+    box: dict = {}
+
+    def scan():
+        referee.before = set(threading.enumerate())
+        box["before"] = referee.before
+        old_trace = sys.gettrace()
         if slow_main > 0:
-            sys.settrace(old_trace)
-    seconds = time.perf_counter() - start
-    left = [t for t in threading.enumerate() if t not in before and t.is_alive() and t in referee.threads]
-    expected = sorted(p for p in targets.open_ports if p in set(ports))
-    return Scan(found, expected, referee.problems(ports), referee.most_active,
-                len(referee.threads), len(left), seconds)
+            sys.settrace(_slowed_tracer(slow_main))
+        start = time.perf_counter()
+        try:
+            box["found"] = scan_ports(list(ports), max_threads, referee)
+        except BaseException as exc:  # raised again in the caller
+            box["error"] = exc
+        finally:
+            if slow_main > 0:
+                sys.settrace(old_trace)
+            box["seconds"] = time.perf_counter() - start
+            box["taken"] = semaphores.taken()
+            box["left"] = [t for t in threading.enumerate()
+                           if t not in box["before"] and t.is_alive() and t in referee.threads]
+
+    with _Semaphores() as semaphores:
+        runner = threading.Thread(target=scan, name="scan_ports", daemon=True)
+        runner.start()
+        runner.join(limit)
+    hung = runner.is_alive()
+    taken_at_limit = semaphores.taken()
+    deadline = time.monotonic() + 5
+    while runner.is_alive() and time.monotonic() < deadline:
+        semaphores.give_back()
+        runner.join(0.01)
+    if "error" in box and not hung:
+        raise box["error"]
+    expected = sorted(p for p in targets.open_ports if p in set(ports) and p not in referee.fail)
+    return Scan(box.get("found"), expected, referee.problems(ports), referee.most_active,
+                len(referee.threads), len(box.get("left", ())), box.get("seconds", 0.0), referee.most_alive,
+                taken_at_limit if hung else box.get("taken", 0), sum(value for _, value in semaphores.made), hung, limit)
