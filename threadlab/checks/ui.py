@@ -14,25 +14,14 @@ from __future__ import annotations
 import queue
 import threading
 
-from threadlab.checks import check, waiting_in
+from threadlab.checks import check, run_with_timeout, waiting_in
 
 GUARD = 3.0  #: seconds an answer may take before the check reports it as hanging
 
 
 def _call(fn, *args, timeout: float = GUARD):
     """``fn(*args)`` in a thread of its own: (finished, value, exception)."""
-    box = {}
-
-    def target():
-        try:
-            box["value"] = fn(*args)
-        except BaseException as exc:  # reported by the caller
-            box["error"] = exc
-
-    runner = threading.Thread(target=target, name="answer", daemon=True)
-    runner.start()
-    runner.join(timeout)
-    return not runner.is_alive(), box.get("value"), box.get("error")
+    return run_with_timeout(lambda: fn(*args), timeout)
 
 
 # --- a worker that can be stopped ----------------------------------------------------------------
