@@ -125,11 +125,15 @@ def test_amdahl():
 
 
 def test_sleeping_tasks_scale_with_threads():
-    result = measure_scaling(sleep_task, [0.05] * 4, workers=[2, 4])
+    # 4 sleeps of 0.3 s: one thread needs at least 1.2 s, four threads 0.3 s plus their start-up. A speedup
+    # of 2 leaves 300 ms for starting 4 threads and waking them; CI saw 35 ms at worst (a 0.05 s sleep with a
+    # 2.5x bound failed at 2.48x on a loaded machine, which is why the sleeps are long and the bound low).
+    result = measure_scaling(sleep_task, [0.3] * 4, workers=[2, 4])
     assert [r.workers for r in result.rows] == [1, 2, 4]  # the 1-worker baseline is added
     assert result.speedup(1) == 1
-    assert result.speedup(4) > 2.5
-    assert 0 < result.row(4).efficiency <= 1.3
+    assert result.speedup(4) > 2.0
+    row = result.row(4)
+    assert row.efficiency == pytest.approx(row.speedup / row.ideal) and row.efficiency > 0
     assert "speedup" in result.table()
     with pytest.raises(KeyError):
         result.row(3)
