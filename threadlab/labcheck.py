@@ -384,6 +384,9 @@ class _TracedBase:
         self.number = _registry.next_number()
         self.name = name
         self.site = "" if name else _creation_site()
+        with _registry.guard:  # records are keyed by id(): forget those of a dead lock that had this id
+            _registry.owners.pop(id(self), None)
+            _registry.locks.pop(id(self), None)
 
     @property
     def label(self) -> str:
