@@ -3,7 +3,9 @@
 A :class:`Program` is a few thread bodies (ordinary functions) sharing a state object. The
 explorer runs each body on a real :class:`threading.Thread`, but under a controller that lets
 exactly one thread advance by one *step* at a time: one bytecode instruction (``sys.settrace``
-with ``frame.f_trace_opcodes``), or one source line in ``mode="line"``. Only frames of the files
+with ``frame.f_trace_opcodes``), one source line in ``mode="line"``, or, in ``mode="sync"``, all the
+code from one call of an explorer primitive to the next (far fewer steps: enough for code whose
+threads share nothing but locks and the like, such as the dining philosophers). Only frames of the files
 the bodies come from are traced; library code runs inside the step that called it.
 
 The explored code synchronises with the explorer's own :class:`Lock`, :class:`RLock`,
@@ -51,7 +53,9 @@ __all__ = [
     "State",
     "explored_thread",
     "parse_schedule",
+    "pause",
     "schedule_string",
+    "show",
 ]
 
 # instructions that do nothing a scheduler could care about: merged into the previous step
@@ -141,12 +145,23 @@ class State:
         return {k: v for k, v in vars(self).items() if isinstance(v, Primitive)}
 
     def __repr__(self):
-        inner = ", ".join(f"{k}={v!r}" for k, v in self.shared().items())
+        inner = ", ".join(f"{k}={show(v)}" for k, v in self.shared().items())
         return f"State({inner})"
 
 
 def _me():
     return getattr(_current, "run", None), getattr(_current, "index", None)
+
+
+def _sync_point(releasing: bool = False):
+    """Called first by every public operation of a primitive: in a run in mode "sync", a point
+    where another thread may go first (not when a primitive calls another: one operation, one point).
+
+    ``releasing``: the operation releases a lock. The search does not switch threads just before
+    it: until it is done the others could not take the lock anyway (they would only block)."""
+    run, me = _me()
+    if run is not None and run.mode == "sync" and sys._getframe(2).f_code.co_filename != _HERE:
+        run._sync(me, releasing)
 
 
 def explored_thread() -> int | None:
@@ -181,6 +196,24 @@ class GuardedState(State):
 
 
 # --------------------------------------------------------------------------- primitives
+
+
+def show(value, depth: int = 0) -> str:
+    """``repr`` of a shared value, except that an object of a class without a ``__repr__`` of its
+    own is shown by its attributes (``Counter(_value=1, _lock=free)``) instead of its address, so
+    the same state is shown the same way in every run; a primitive shows how it stands."""
+    if isinstance(value, Primitive):
+        return value.describe()
+    cls = type(value)
+    if depth < 2 and cls.__repr__ is object.__repr__ and hasattr(value, "__dict__"):
+        inner = ", ".join(f"{k}={show(v, depth + 1)}" for k, v in vars(value).items() if not callable(v)
+                          or isinstance(v, Primitive))
+        return f"{cls.__name__}({inner})"
+    if depth < 2 and isinstance(value, (list, tuple)) and any(cls.__repr__ is object.__repr__ for cls in map(type, value)):
+        inner = ", ".join(show(v, depth + 1) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _owner_name(owner) -> str:
@@ -224,6 +257,7 @@ class Lock(Primitive):
         return "main" if run is None else me
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        _sync_point()
         while self.owner is not None:
             if not blocking:
                 return False
@@ -233,16 +267,19 @@ class Lock(Primitive):
         return True
 
     def release(self):
+        _sync_point(releasing=True)
         if self.owner is None:
             raise RuntimeError("release unlocked lock")
         self.owner = None
 
     def locked(self) -> bool:
+        _sync_point()
         return self.owner is not None
 
     __enter__ = acquire
 
     def __exit__(self, *exc):
+        _sync_point(releasing=True)
         self.release()
 
     def _release_save(self):
@@ -272,6 +309,7 @@ class RLock(Lock):
         self.count = 0
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        _sync_point()
         me = self._who()
         if self.owner == me:
             self.count += 1
@@ -284,6 +322,7 @@ class RLock(Lock):
     __enter__ = acquire
 
     def release(self):
+        _sync_point(releasing=True)
         if self.owner is None or self.owner != self._who():
             raise RuntimeError("cannot release un-acquired lock")
         self.count -= 1
@@ -317,18 +356,23 @@ class Condition(Primitive):
         self.waiters: list[list] = []  # [thread index, notified?]
 
     def acquire(self, *args, **kwargs):
+        _sync_point()
         return self.lock.acquire(*args, **kwargs)
 
     def release(self):
+        _sync_point(releasing=True)
         self.lock.release()
 
     def __enter__(self):
+        _sync_point()
         return self.lock.acquire()
 
     def __exit__(self, *exc):
+        _sync_point(releasing=True)
         self.lock.release()
 
     def wait(self, timeout: float | None = None) -> bool:
+        _sync_point()
         if not self.lock._is_owned():
             raise RuntimeError("cannot wait on un-acquired lock")
         token = [self.lock._who(), False]
@@ -343,6 +387,7 @@ class Condition(Primitive):
         return notified
 
     def wait_for(self, predicate, timeout: float | None = None):
+        _sync_point()
         result = predicate()
         while not result:
             if not self.wait(timeout) and timeout is not None:
@@ -351,6 +396,7 @@ class Condition(Primitive):
         return result
 
     def notify(self, n: int = 1):
+        _sync_point()
         if not self.lock._is_owned():
             raise RuntimeError("cannot notify on un-acquired lock")
         for token in self.waiters[:n]:
@@ -358,6 +404,7 @@ class Condition(Primitive):
         del self.waiters[:n]
 
     def notify_all(self):
+        _sync_point()
         self.notify(len(self.waiters))
 
     def describe(self) -> str:
@@ -380,16 +427,20 @@ class Event(Primitive):
         self.generation = 0
 
     def is_set(self) -> bool:
+        _sync_point()
         return self.flag
 
     def set(self):
+        _sync_point()
         self.flag = True
         self.generation += 1
 
     def clear(self):
+        _sync_point()
         self.flag = False
 
     def wait(self, timeout: float | None = None) -> bool:
+        _sync_point()
         if self.flag:
             return True
         seen = self.generation
@@ -415,6 +466,7 @@ class Semaphore(Primitive):
         self.value = value
 
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        _sync_point()
         while self.value == 0:
             if not blocking:
                 return False
@@ -426,9 +478,11 @@ class Semaphore(Primitive):
     __enter__ = acquire
 
     def release(self, n: int = 1):
+        _sync_point()
         self.value += n
 
     def __exit__(self, *exc):
+        _sync_point()
         self.release()
 
     def describe(self) -> str:
@@ -446,9 +500,27 @@ class BoundedSemaphore(Semaphore):
         self.initial = value
 
     def release(self, n: int = 1):
+        _sync_point()
         if self.value + n > self.initial:
             raise ValueError("Semaphore released too many times")
         self.value += n
+
+
+class _Pause(Primitive):
+    kind = "pause"
+
+    def describe(self) -> str:
+        return "a pause"
+
+
+_PAUSE = _Pause()
+
+
+def pause() -> None:
+    """A point where the explorer may run another thread, in code it does not step through (a
+    fixture's ``eat()`` that takes a while, say). Outside a run it does nothing."""
+    if _me()[0] is not None:
+        _PAUSE._block(lambda: True, timed=False)
 
 
 # --------------------------------------------------------------------------- one run
@@ -505,6 +577,7 @@ class _Thread:
         self.status = "starting"
         self.frame = None  # the explored frame it is parked in
         self.in_call = False  # parked inside a call (a blocking primitive), not before an instruction
+        self.releasing = False  # mode "sync": parked just before releasing a lock
         self.blocked_on: Primitive | None = None
         self.predicate = None
         self.timed = False
@@ -594,6 +667,8 @@ class Run:
                 self.back.release()
 
     def _make_tracer(self, th: _Thread):
+        if self.mode == "sync":
+            return None  # the thread stops only at the explorer's primitives (see _sync_point)
         files = self.files
         fine = self.mode == "instruction"
 
@@ -641,6 +716,18 @@ class Run:
                 frame.f_trace = None
             frame = frame.f_back
 
+    def _sync(self, index: int, releasing: bool) -> None:
+        """In mode "sync": stop before a primitive's operation, so another thread may go first."""
+        th = self.threads[index]
+        frame = sys._getframe(2)
+        while frame is not None and frame.f_code.co_filename not in self.files:
+            frame = frame.f_back
+        th.releasing = releasing
+        try:
+            self._park(th, frame)
+        finally:
+            th.releasing = False
+
     def _block(self, index: int, prim: Primitive, predicate, timed: bool) -> bool:
         th = self.threads[index]
         frame = sys._getframe(1)
@@ -674,6 +761,8 @@ class Run:
     def next_is_local(self, index: int) -> bool:
         """Is the next instruction of thread ``index`` one no other thread can observe?"""
         th = self.threads[index]
+        if self.mode == "sync":
+            return th.status == "ready" and th.releasing
         if self.mode != "instruction" or th.status != "ready" or th.in_call or th.frame is None:
             return False
         ins = _instruction_at(th.frame.f_code, th.frame.f_lasti)
@@ -776,8 +865,8 @@ class Run:
 
     def shared(self) -> dict:
         if isinstance(self.state, State):
-            return {k: repr(v) for k, v in self.state.shared().items()}
-        return {"state": repr(self.state)}
+            return {k: show(v) for k, v in self.state.shared().items()}
+        return {"state": show(self.state)}
 
     def primitives(self) -> dict:
         if isinstance(self.state, State):
@@ -914,6 +1003,10 @@ class Program:
     ``fn(state, arg, ...)``. ``setup()`` returns a fresh :class:`State` (or dict) for every run.
     ``invariant(state)`` must hold after every step, ``final(state)`` when all threads are done;
     both may return a bool or raise ``AssertionError``.
+
+    The source files of the thread bodies and of ``also_trace`` are stepped through; ``trace``
+    replaces that list: only the files of its functions are (a check runs a learner's functions
+    from thread bodies of its own, whose lines are not worth a step).
     """
 
     def __init__(
@@ -926,13 +1019,14 @@ class Program:
         max_steps: int = 400,
         name: str = "",
         also_trace: tuple = (),
+        trace: tuple | None = None,
     ):
         if len(threads) < 1:
             raise ValueError("a program needs at least one thread body")
         if len(threads) > 10:
             raise ValueError("at most 10 threads (a schedule uses one digit per step)")
-        if mode not in ("instruction", "line"):
-            raise ValueError("mode is 'instruction' or 'line'")
+        if mode not in ("instruction", "line", "sync"):
+            raise ValueError("mode is 'instruction', 'line' or 'sync'")
         self.threads = []
         for t in threads:
             fn, args = (t[0], tuple(t[1:])) if isinstance(t, tuple) else (t, ())
@@ -946,7 +1040,8 @@ class Program:
         self.max_steps = max_steps
         self.name = name
         files = set()
-        for fn in [fn for fn, _ in self.threads] + list(also_trace):
+        traced = [fn for fn, _ in self.threads] + list(also_trace) if trace is None else list(trace)
+        for fn in traced:
             code = getattr(_function_of(fn), "__code__", None)
             if code is not None:
                 files.add(code.co_filename)
