@@ -1,32 +1,72 @@
-"""Checks for the exercises on schedules (lesson 15): every interleaving, not a lucky run.
+"""Checks that try every schedule: the learner's own code, stepped by the course's explorer.
+
+The generic part, used by the labs' checks too:
+
+- :func:`explorable`   a copy of the learner's function or class in which ``threading``'s Lock, RLock,
+  Condition, Event, Semaphore and BoundedSemaphore are the explorer's (in the learner's code only:
+  nothing else in the kernel changes)
+- :func:`prove`        every schedule of a small program with at most :data:`BOUND` preemptions must
+  complete; else an ``AssertionError`` with the failing schedule as a short table (thread, line of
+  the learner's code, shared values) and the one-line call that opens it in the explorer widget
+- :func:`show_bug`     that call: the explorer widget on the last failing schedule, to step through it
+
+and the checks of lesson 15's exercises:
 
 - :func:`check_safe_withdraw`  a withdrawal that checks and subtracts in one critical section
 - :func:`check_lock_order`     a second thread that takes two locks in the same order as the first
 - :func:`check_consumer`       a consumer that waits for an item in a loop
 - :func:`check_slot_wait`      a scanner's "wait for a free slot" without a lost wakeup
 
-Each check puts the learner's thread bodies into a small program of its own (the shared state, the
-other threads, what must hold) and lets :meth:`threadlab.explorer.Program.search` try every schedule
-with at most :data:`BOUND` preemptions. It first runs the program without any preemption, so a body
-that is wrong whatever the schedule (an exception, a deadlock with itself, a busy loop) is named as
-such. The search is deterministic: the same answer gets the same verdict and the same failing
-schedule every time, on any machine. :func:`show_last_bug` opens that schedule in the explorer widget.
+:func:`prove` first runs the program without any preemption, so code that is wrong whatever the
+schedule (an exception, a deadlock with itself, a busy loop) is named as such. The search is
+deterministic (:meth:`threadlab.explorer.Program.search` tries schedules in a fixed order, fewest
+preemptions first): the same code gets the same verdict and the same failing schedule every time,
+on any machine.
 """
 
 from __future__ import annotations
 
-from threadlab.checks import Verdict, check
-from threadlab.explorer import Condition, Event, GuardedState, Lock, Program, State
+import copy
+import threading
+import time
+import types
 
-__all__ = ["BOUND", "check_consumer", "check_lock_order", "check_safe_withdraw", "check_slot_wait", "show_last_bug"]
+from threadlab.checks import Verdict, check
+from threadlab.explorer import (
+    BoundedSemaphore,
+    Condition,
+    Event,
+    GuardedState,
+    Lock,
+    Program,
+    RLock,
+    Semaphore,
+    State,
+    parse_schedule,
+)
+
+__all__ = [
+    "BOUND",
+    "Unexplorable",
+    "check_consumer",
+    "check_lock_order",
+    "check_safe_withdraw",
+    "check_slot_wait",
+    "explorable",
+    "prove",
+    "schedule_table",
+    "show_bug",
+    "show_last_bug",
+]
 
 BOUND = 2  #: preemptions: "every schedule" in these checks means every schedule with at most two
 TIME_LIMIT = 8.0  #: seconds a search may take (they take well under one second)
+MAX_ROWS = 14  #: rows of a schedule table; a longer one keeps its first and last rows
 
-_last: dict = {}  # the program and schedule of the last failing check, for show_last_bug()
+_last: dict = {}  # the program and schedule of the last failing check, for show_bug()
 
 
-def show_last_bug():
+def show_bug():
     """The explorer widget on the schedule that failed the last check, to step through it."""
     from threadlab.explorer_widget import ExplorerWidget
 
@@ -35,6 +75,211 @@ def show_last_bug():
     widget = ExplorerWidget(_last["program"], title=_last["program"].name)
     widget.run(_last["schedule"])
     return widget
+
+
+show_last_bug = show_bug  # the name lesson 15 uses
+
+
+# ---------------------------------------------------------------- the learner's code, explorable
+
+
+class Unexplorable(Exception):
+    """The learner's code does something the explorer cannot step through (threads, sleeps, I/O)."""
+
+
+def _refuse(what):
+    def refused(*args, **kwargs):
+        raise Unexplorable(f"your code calls {what}, which the explorer cannot step through")
+
+    refused.__name__ = what.rsplit(".", 1)[-1]
+    return refused
+
+
+def _shim_threading():
+    shim = types.ModuleType("threading", "threading, with the explorer's primitives (see threadlab.explorer)")
+    shim.Lock, shim.RLock, shim.Condition = Lock, RLock, Condition
+    shim.Event, shim.Semaphore, shim.BoundedSemaphore = Event, Semaphore, BoundedSemaphore
+    for name in ("Thread", "Timer", "Barrier"):
+        setattr(shim, name, _refuse(f"threading.{name}"))
+    shim.TIMEOUT_MAX = threading.TIMEOUT_MAX
+    shim.__getattr__ = lambda name: getattr(threading, name)
+    return shim
+
+
+def _shim_time():
+    shim = types.ModuleType("time", "time, whose sleep() is a point where another thread may run")
+    shim.sleep = lambda seconds: None  # the explorer tries every other thread at every step anyway
+    shim.__getattr__ = lambda name: getattr(time, name)
+    return shim
+
+
+_REAL = {  # what a cell may have imported by name, and what the explored copy gets instead
+    threading.Lock: Lock, threading.RLock: RLock, threading.Condition: Condition, threading.Event: Event,
+    threading.Semaphore: Semaphore, threading.BoundedSemaphore: BoundedSemaphore,
+    time.sleep: lambda seconds: None,
+    threading.Thread: _refuse("threading.Thread"), threading.Barrier: _refuse("threading.Barrier"),
+}
+
+
+_LOCK_TYPE, _RLOCK_TYPE = type(threading.Lock()), type(threading.RLock())
+
+
+def _explorer_twin(value):
+    """An explorer primitive for a real one a cell made at the top level (a module-wide lock), or None.
+    The twin lives as long as the copies: every run of the program shares it, as the threads share
+    the real one."""
+    from threadlab.labcheck import TracedLock, TracedRLock
+
+    if isinstance(value, (_RLOCK_TYPE, TracedRLock)):
+        return RLock()
+    if isinstance(value, (_LOCK_TYPE, TracedLock)):
+        return Lock()
+    if isinstance(value, threading.Condition):
+        return Condition()
+    if isinstance(value, threading.BoundedSemaphore):
+        return BoundedSemaphore(value._initial_value)
+    if isinstance(value, threading.Semaphore):
+        return Semaphore(value._value)
+    if isinstance(value, threading.Event):
+        twin = Event()
+        twin.flag = value.is_set()
+        return twin
+    return None
+
+
+def _codes(code):
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _codes(const)
+
+
+class _Rebinder:
+    """Copies of a module's functions and classes that share one new namespace: the module's,
+    with ``threading`` and ``time`` (and names imported from them) swapped for explorable ones."""
+
+    def __init__(self, module: str, namespace: dict):
+        self.module = module
+        self.source = namespace
+        self.namespace = dict(namespace)
+        self.copies: dict[int, object] = {}
+        self.functions: list = []  # every function copied: their files are the ones to step through
+        for name, value in namespace.items():
+            if value is threading:
+                self.namespace[name] = _shim_threading()
+            elif value is time:
+                self.namespace[name] = _shim_time()
+            else:
+                try:
+                    swapped = _REAL.get(value)
+                except Exception:  # unhashable, or a strange __eq__
+                    swapped = None
+                if swapped is None:
+                    swapped = _explorer_twin(value)
+                if swapped is not None:
+                    self.namespace[name] = swapped
+
+    def ours(self, value) -> bool:
+        return (isinstance(value, (types.FunctionType, type)) and getattr(value, "__module__", None) == self.module
+                and (not isinstance(value, types.FunctionType) or value.__globals__ is self.source))
+
+    def copy(self, value):
+        if not self.ours(value):
+            return value
+        if id(value) in self.copies:
+            return self.copies[id(value)]
+        if isinstance(value, type):
+            return self._class(value)
+        return self._function(value)
+
+    def _referenced(self, code):
+        for c in _codes(code):
+            for name in c.co_names:
+                if name in self.source and self.ours(self.source[name]):
+                    self.namespace[name] = self.copy(self.source[name])
+
+    def _function(self, fn, class_cell=None):
+        if fn.__globals__ is not self.source:
+            return fn
+        closure = fn.__closure__
+        if closure is not None:
+            closure = tuple(class_cell if name == "__class__" and class_cell is not None else cell
+                            for name, cell in zip(fn.__code__.co_freevars, closure))
+        new = types.FunctionType(fn.__code__, self.namespace, fn.__name__, fn.__defaults__, closure)
+        new.__kwdefaults__ = fn.__kwdefaults__
+        new.__qualname__, new.__doc__, new.__module__ = fn.__qualname__, fn.__doc__, fn.__module__
+        # not fn.__dict__: a lock kept there by earlier real runs would block an explored thread for real
+        self.copies[id(fn)] = new
+        self.functions.append(new)
+        self._referenced(fn.__code__)
+        return new
+
+    def _member(self, value, cell):
+        if isinstance(value, types.FunctionType):
+            return self._function(value, cell)
+        if isinstance(value, staticmethod):
+            return staticmethod(self._member(value.__func__, cell))
+        if isinstance(value, classmethod):
+            return classmethod(self._member(value.__func__, cell))
+        if isinstance(value, property):
+            parts = [self._member(f, cell) if f is not None else None for f in (value.fget, value.fset, value.fdel)]
+            return property(*parts, value.__doc__)
+        return value
+
+    def _class(self, cls):
+        cell = types.CellType()
+        bases = tuple(self.copy(base) for base in cls.__bases__)
+        slots = "__slots__" in cls.__dict__
+        body = {}
+        for name, value in cls.__dict__.items():
+            if name in ("__dict__", "__weakref__") or (slots and isinstance(value, types.MemberDescriptorType)):
+                continue
+            body[name] = self._member(value, cell)
+        new = type(cls)(cls.__name__, bases, body)
+        new.__qualname__ = cls.__qualname__
+        cell.cell_contents = new
+        self.copies[id(cls)] = new
+        return new
+
+
+def explorable(*objects):
+    """Copies of the learner's functions or classes whose ``threading`` is the explorer's.
+
+    ``explorable(Counter)`` returns a class like ``Counter`` whose ``threading.Lock()`` (or a
+    ``Lock`` imported from threading) is an explorer lock, so :class:`threadlab.explorer.Program`
+    can run its methods one bytecode at a time; functions and classes of the same notebook that
+    they use are copied along (a subclass's base, a helper function), ``time.sleep`` does nothing
+    (a point where another thread may run) and starting a ``threading.Thread`` raises
+    :class:`Unexplorable`. The originals are untouched. Returns one copy, or a tuple of copies
+    for several objects, and the functions to step through as the copies' ``__explored__``.
+    """
+    first = objects[0]
+    fn = first if isinstance(first, types.FunctionType) else next(
+        (v for v in vars(first).values() if isinstance(v, types.FunctionType)), None) if isinstance(first, type) else None
+    if fn is None:
+        raise TypeError(f"expected a function or a class with methods, got {first!r:.80}")
+    rebinder = _Rebinder(first.__module__, fn.__globals__)
+    copies = tuple(rebinder.copy(obj) for obj in objects)
+    traced = tuple(rebinder.functions)
+    for made in copies:
+        try:
+            made.__explored__ = traced
+        except (AttributeError, TypeError):
+            pass
+    return copies[0] if len(copies) == 1 else copies
+
+
+def traced_functions(*copies) -> tuple:
+    """The functions whose lines the explorer steps through, for copies made by :func:`explorable`."""
+    found = []
+    for made in copies:
+        for fn in getattr(made, "__explored__", ()):
+            if fn not in found:
+                found.append(fn)
+    return tuple(found)
+
+
+# ---------------------------------------------------------------- a failing schedule, as a table
 
 
 def _attempted(*bodies):
@@ -51,24 +296,114 @@ def _outcome_text(outcome) -> str:
     return str(outcome)
 
 
-def _prove(program: Program, hint: str, bound: int = BOUND):
-    """Every schedule of ``program`` with at most ``bound`` preemptions must complete."""
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def schedule_table(program: Program, schedule) -> str:
+    """The run of ``schedule`` as rows: which thread ran, the lines of traced code it ran, and the
+    shared values afterwards; one row per stretch of steps of one thread."""
+    steps = parse_schedule(schedule) if isinstance(schedule, str) else list(schedule)
+    rows = []  # [first step, last step, thread, [lines], shared]
+    with program.start() as run:
+        for k, index in enumerate(steps, 1):
+            if run.outcome.finished:
+                break
+            view = run.view(index)
+            line = view.line or f"({view.code_name or view.name})"
+            if view.waiting_for and not view.waiting_for.startswith("pause"):
+                line = f"{line}  [woken]"
+            run.step(index)
+            if not run.outcome.finished and run.view(index).status == "blocked":
+                line = f"{line}  [blocks]"
+            shared = ", ".join(f"{k}={v}" for k, v in run.shared().items())
+            if rows and rows[-1][2] == index:
+                rows[-1][1] = k
+                if rows[-1][3][-1] != line:
+                    rows[-1][3].append(line)
+                rows[-1][4] = shared
+            else:
+                rows.append([k, k, index, [line], shared])
+        end = run.outcome
+        after = {v.index: v for v in run.views()}
+    lines = [f"  {'steps':>7}  {'thread':<8}{'ran these lines of your code':<58}shared values after"]
+    shown = rows if len(rows) <= MAX_ROWS else rows[: MAX_ROWS // 2] + [None] + rows[-(MAX_ROWS // 2):]
+    for row in shown:
+        if row is None:
+            lines.append(f"  {'...':>7}")
+            continue
+        first, last, index, code, shared = row
+        steps_text = f"{first}" if first == last else f"{first}-{last}"
+        ran = code[0] if len(code) == 1 else f"{code[0]} ... {code[-1]}" if len(code) > 2 else " / ".join(code)
+        lines.append(f"  {steps_text:>7}  {index:<8}{_cut(ran, 56):<58}{_cut(shared, 90)}")
+    blocked = [f"thread {v.index} waits at `{v.line}` for {v.waiting_for}" for v in after.values()
+               if v.status == "blocked" and v.waiting_for]
+    lines.append(f"  then: {_outcome_text(end)}" + ("".join(f"\n        {b}" for b in blocked) if end.kind != "deadlock"
+                                                  else ""))
+    return "\n".join(lines)
+
+
+#: what :func:`prove` tries by default for the labs' programs, which run a learner's whole method:
+#: every schedule with one preemption before any bytecode instruction (a lost update inside one
+#: line such as ``self.value += 1`` needs that), then every schedule with two preemptions at line
+#: boundaries. Both searches are exhaustive and run in a fixed order, so the verdict is the same
+#: on every machine.
+LAB_SEARCH = (("instruction", 1), ("line", 2))
+
+
+def _in_mode(program: Program, mode: str) -> Program:
+    if program.mode == mode:
+        return program
+    other = copy.copy(program)
+    other.mode = mode
+    return other
+
+
+def prove(program: Program, hint: str, bound: int = BOUND, searches=None) -> None:
+    """Every schedule of ``program`` with at most ``bound`` preemptions must complete; else raise
+    ``AssertionError`` with the failing schedule (fewest preemptions first) as a table, the hint,
+    and how to step through it (:func:`show_bug`). ``searches`` (such as :data:`LAB_SEARCH`)
+    replaces the one search by several, as (mode, bound) pairs tried in turn."""
     plain = program.replay("", finish=True)
     if "NotImplementedError" in plain.outcome.message:
         raise NotImplementedError
+    if "Unexplorable" in plain.outcome.message:
+        raise Unexplorable(plain.outcome.message.split("Unexplorable: ", 1)[-1])
     if plain.outcome.kind != "completed":
         _last.update(program=program, schedule=plain.schedule)
-        raise AssertionError(f"{program.name}: even without any preemption it ends {_outcome_text(plain.outcome)}. "
-                             f"Hint: {hint}")
-    found = program.search(bound=bound, time_limit=TIME_LIMIT)
-    if found.found:
-        _last.update(program=program, schedule=found.schedule)
-        raise AssertionError(f"{program.name}: the schedule {found.schedule_string!r} ends "
-                             f"{_outcome_text(found.outcome)}. Hint: {hint} "
-                             "(step through it: show_last_bug() from threadlab.checks.interleavings)")
-    if not found.exhaustive:
-        raise AssertionError(f"{program.name}: the search was cut short after {found.runs} schedules in "
-                             f"{found.seconds:.1f} s: make the thread bodies shorter")
+        raise AssertionError(f"{program.name}: even without any preemption it ends {_outcome_text(plain.outcome)}.\n"
+                             f"{schedule_table(program, plain.schedule)}\nHint: {hint}")
+    for mode, most in searches or ((program.mode, bound),):
+        explored = _in_mode(program, mode)
+        found = explored.search(bound=most, time_limit=TIME_LIMIT)
+        if found.found:
+            _last.update(program=explored, schedule=found.schedule)
+            preemptions = _preemptions(explored, found.schedule)
+            raise AssertionError(
+                f"{program.name}: a schedule with {preemptions} preemption{'s' * (preemptions != 1)} ends "
+                f"{_outcome_text(found.outcome)}\n{schedule_table(explored, found.schedule)}\n"
+                f"Hint: {hint}\nStep through it: from threadlab.checks.interleavings import show_bug; show_bug()")
+        if not found.exhaustive:
+            raise AssertionError(f"{program.name}: the search was cut short after {found.runs} schedules in "
+                                 f"{found.seconds:.1f} s: make the thread bodies shorter")
+
+
+def _preemptions(program: Program, schedule) -> int:
+    """How many switches in ``schedule`` left a thread that could have gone on."""
+    count = 0
+    with program.start() as run:
+        prev = None
+        for index in schedule:
+            if run.outcome.finished:
+                break
+            if prev is not None and index != prev and prev in run.enabled():
+                count += 1
+            prev = index
+            run.step(index)
+    return count
+
+
+_prove = prove  # the lesson checks below call it by its old name
 
 
 # ---------------------------------------------------------------- 15.1: check, then act
