@@ -57,6 +57,9 @@ class Mutant:
     old: str    #: text of the reference answer ...
     new: str    #: ... replaced by this
     says: str = ""  #: the verdict (status and message) must contain this, case-insensitive: the hint
+    #: a race or a deadlock in code that uses locks, conditions, events or semaphores: the schedule
+    #: explorer must show a schedule that breaks it (``python3 ci/course.py counterexamples``)
+    schedule: bool = False
 
 
 REFERENCE = Mutant("the reference answer", "", "")

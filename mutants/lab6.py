@@ -26,7 +26,7 @@ MUTANTS = {
     ],
     "ex2-solution": [
         Mutant("still left fork first", ORDER, "    first, second = table.left(i), table.right(i)\n",
-               says="deadlock"),
+               says="deadlock", schedule=True),
         Mutant("acquire and release without with/finally", SAFE,
                "        first.acquire()\n        second.acquire()\n        table.eat(i)\n        second.release()\n"
                "        first.release()", says="put down"),
@@ -36,7 +36,7 @@ MUTANTS = {
         Mutant("one lock for the whole table (safe but serial)", SAFE,
                "        with safe_philosopher.__dict__.setdefault('waiter', threading.Lock()):\n"
                "            with first:\n                with second:\n                    table.eat(i)",
-               says="one philosopher"),
+               says="serial"),
     ],
     "ex3-solution": [
         Mutant("permit not released when the probe raises (no finally)", PROBE,

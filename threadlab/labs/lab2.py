@@ -477,3 +477,142 @@ class Background:
         if "error" in self._box:
             raise self._box["error"]
         return self._box.get("value")
+
+
+# --- every schedule of two threads, with the explorer -----------------------------------------
+#
+# The amplified tests above make races likely; these make them certain. Each runs the learner's
+# own class or function (copied by threadlab.checks.interleavings.explorable, so its locks are the
+# explorer's) in a program of two threads, and tries every schedule with at most two preemptions.
+# A failing one is shown as a table, with the call that opens it in the explorer widget.
+
+
+def _explore(program_of, *code, hint: str):
+    from threadlab.checks.interleavings import LAB_SEARCH, Unexplorable, explorable, prove, traced_functions
+
+    try:
+        copies = explorable(*code)
+        copies = copies if isinstance(copies, tuple) else (copies,)
+        for program in program_of(*copies, trace=traced_functions(*copies)):
+            prove(program, hint, searches=LAB_SEARCH)
+    except Unexplorable as exc:
+        print(f"  (not explored schedule by schedule: {exc}; the amplified tests checked it instead)")
+
+
+def explore_counter(counter_class) -> None:
+    """Two threads call ``increment()`` once each on a new counter: in every schedule the value
+    ends at 2 and the two calls return the tickets 1 and 2."""
+    from threadlab.explorer import Program, State
+
+    def increment_once(s):
+        s.tickets.append(s.counter.increment())
+
+    def both_counted(s):
+        value = s.counter.value
+        if value != 2:
+            raise AssertionError(f"counter.value is {value} after two increments: an increment was lost")
+        if sorted(s.tickets) != [1, 2]:
+            raise AssertionError(f"the two increment() calls returned the tickets {s.tickets}, expected 1 and 2")
+
+    def programs(counter, trace):
+        yield Program(increment_once, increment_once, setup=lambda: State(counter=counter(), tickets=[]),
+                      final=both_counted, trace=trace, name="two threads call increment() once each")
+
+    _explore(programs, counter_class,
+             hint="hold the lock around the read, the write and the read of the value you return")
+
+
+def explore_bank(bank_class) -> None:
+    """Two programs of two threads on a new bank: two transfers of 80 from an account of 100 (one
+    must be refused, no balance below zero), and an audit while a transfer runs (total() must see
+    100, never a transfer half done)."""
+    from threadlab.explorer import Program, State
+
+    def spend_80(s, dst):
+        s.results.append(s.bank.transfer(0, dst, 80))
+
+    def one_transfer(s):
+        balances = [s.bank.balance(i) for i in range(3)]
+        if sorted(s.results, key=str) != [False, True] or min(balances) < 0 or sum(balances) != 100:
+            raise AssertionError(f"two transfers of 80 from 100 returned {s.results}, balances {balances}: expected "
+                                 "one True and one False, no balance below zero (an overdraft)")
+
+    def move_30(s):
+        s.bank.transfer(0, 1, 30)
+
+    def audit(s):
+        s.totals.append(s.bank.total())
+
+    def audit_right(s):
+        if s.totals != [100]:
+            raise AssertionError(f"total() returned {s.totals[0]} while a transfer ran, expected 100: it saw the "
+                                 "transfer half done")
+
+    def programs(bank, trace):
+        yield Program((spend_80, 1), (spend_80, 2), setup=lambda: State(bank=bank([100, 0, 0]), results=[]),
+                      final=one_transfer, trace=trace, name="two transfers of 80 from account 0 (balance 100)")
+        yield Program(move_30, audit, setup=lambda: State(bank=bank([100, 0]), totals=[]),
+                      final=audit_right, trace=trace, name="transfer(0, 1, 30) while another thread calls total()")
+
+    _explore(programs, bank_class, hint="test the balance and make both updates in one `with self._lock:` block, "
+                                        "and read the total under the same lock")
+
+
+class ExploredAccount:
+    """An account for the explorer: ``number``, ``balance`` and ``lock`` (an explorer lock)."""
+
+    def __init__(self, number: int, balance: int):
+        from threadlab.explorer import Lock
+
+        self.number, self.balance, self.lock = number, balance, Lock(f"account {number}")
+
+    def __repr__(self):
+        return f"account {self.number} (balance {self.balance}, lock {self.lock.describe()})"
+
+
+def explore_transfer(transfer) -> None:
+    """Three programs of two threads: transfers between accounts 1 and 2 in both directions at once
+    (no deadlock, no money lost), two transfers of 60 from an account of 100 (one refused, no lock
+    left held), and two transfers into the same account (no payment lost)."""
+    from threadlab.explorer import Program, State
+
+    def accounts(*balances):
+        return State(**{name: ExploredAccount(i, b) for i, (name, b) in enumerate(zip("abc", balances), 1)},
+                     results=[])
+
+    def pay(s, src, dst, amount):
+        s.results.append(transfer_copy[0](getattr(s, src), getattr(s, dst), amount))
+
+    def both_ways_done(s):
+        if (s.a.balance, s.b.balance) != (100, 100) or s.a.lock.locked() or s.b.lock.locked():
+            raise AssertionError(f"after transfers of 10 both ways: {s.a!r}, {s.b!r}; expected balances 100 and 100 "
+                                 "and both locks free")
+
+    def one_paid(s):
+        if sorted(s.results, key=str) != [False, True] or s.a.balance < 0 or s.a.balance + s.b.balance + s.c.balance != 100:
+            raise AssertionError(f"two transfers of 60 from 100 returned {s.results}: {s.a!r}, {s.b!r}, {s.c!r}; "
+                                 "expected one True, one False and no overdraft")
+        held = [acc for acc in (s.a, s.b, s.c) if acc.lock.locked()]
+        if held:
+            raise AssertionError(f"after one transfer was refused, {held[0]!r}: a lock was never released, and every "
+                                 "later transfer of that account would wait for ever")
+
+    def both_paid_in(s):
+        if (s.a.balance, s.b.balance, s.c.balance) != (90, 90, 20):
+            raise AssertionError(f"after transfer(a, c, 10) and transfer(b, c, 10): {s.a!r}, {s.b!r}, {s.c!r}; "
+                                 "expected balances 90, 90 and 20: a payment into account 3 was lost")
+
+    transfer_copy = []
+
+    def programs(copy, trace):
+        transfer_copy.append(copy)
+        yield Program((pay, "a", "b", 10), (pay, "b", "a", 10), setup=lambda: accounts(100, 100),
+                      final=both_ways_done, trace=trace,
+                      name="transfer(a, b, 10) and transfer(b, a, 10) at the same time")
+        yield Program((pay, "a", "b", 60), (pay, "a", "c", 60), setup=lambda: accounts(100, 0, 0),
+                      final=one_paid, trace=trace, name="transfer(a, b, 60) and transfer(a, c, 60) from 100")
+        yield Program((pay, "a", "c", 10), (pay, "b", "c", 10), setup=lambda: accounts(100, 100, 0),
+                      final=both_paid_in, trace=trace, name="transfer(a, c, 10) and transfer(b, c, 10) at the same time")
+
+    _explore(programs, transfer, hint="take both accounts' locks in one global order (the smaller account number "
+                                      "first) before you test the balance, and hold both until the money has moved")

@@ -390,11 +390,11 @@ def bind(kind: str, get, functions) -> list[Callable]:
     return [_bind(fn, get, kind) for fn in functions]
 
 
-def tests(kind: str, get, part: str = "visible", origin: bool = True) -> list[Callable]:
+def tests(kind: str, get, part: str = "visible", origin: bool = True, explore: bool = True) -> list[Callable]:
     """The visible test functions for ``kind`` (see the module docstring).
 
     ``origin=False`` leaves out the "built from Lock/Condition only" check (the standard library's
-    own classes fail it by design)."""
+    own classes fail it by design); ``explore=False`` the schedule explorer's tests."""
     if kind not in _CASES:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     if part != "visible":
@@ -406,7 +406,7 @@ def tests(kind: str, get, part: str = "visible", origin: bool = True) -> list[Ca
         origin_test.__name__ = origin_test.__qualname__ = "built_from_lock_and_condition"
         origin_test.__doc__ = f"{kind} is built from Lock/Condition only"
         chosen.append(origin_test)
-    chosen.extend(bind(kind, get, _CASES[kind]))
+    chosen.extend(bind(kind, get, [fn for fn in _CASES[kind] if explore or not getattr(fn, "explorer", False)]))
     return chosen
 
 
@@ -893,3 +893,281 @@ def fifo_per_producer(cls):
         mine = [i for who, i in got if who == p]
         expect(mine == list(range(100)), f"items of producer {p} as the consumer got them", "0, 1, ..., 99 in order",
                mine[:8] + ["..."], "first in, first out")
+
+
+# ================================================================ every schedule (the explorer)
+#
+# The tests above run real threads, amplified; these prove small cases. Each copies the learner's
+# class with threadlab.checks.interleavings.explorable (its Lock and Condition become the
+# explorer's) and tries every schedule of two threads (one switch before any bytecode, two between
+# lines) and of three threads (two switches at the primitives' operations). A failing schedule is
+# printed as a table, with the call that opens it in the explorer widget.
+
+_TWO = (("instruction", 1), ("line", 2))  # two threads: a lost update inside one line is found too
+_THREE = (("sync", 2),)  # three threads: switches where a lock or condition is used
+
+
+def explorer_case(*kinds: str):
+    """:func:`case` for a test that runs the explorer (``tests(..., explore=False)`` leaves it out)."""
+
+    def register(fn):
+        fn.explorer = True
+        return case(*kinds)(fn)
+
+    return register
+
+
+def _all_free(obj) -> bool:
+    """No explorer lock or condition among ``obj``'s attributes is held (so the controller may call it)."""
+    from threadlab.explorer import Condition, Lock
+
+    for value in vars(obj).values():
+        lock = value.lock if isinstance(value, Condition) else value
+        if isinstance(lock, Lock) and lock.owner is not None:
+            return False
+    return True
+
+
+def _prove_all(cls, programs, hint: str) -> None:
+    from threadlab.checks.interleavings import Unexplorable, explorable, prove, traced_functions
+
+    try:
+        copy = explorable(cls)
+    except TypeError as exc:
+        raise AssertionError(f"expected a class: {exc}") from None
+    trace = traced_functions(copy)
+    try:
+        for make, searches in programs:
+            program = make(copy, trace)
+            program.mode = searches[0][0]
+            prove(program, hint, searches=searches)
+    except Unexplorable as exc:
+        print(f"  (not explored schedule by schedule: {exc}; the other tests checked it instead)")
+
+
+def _program(*threads, setup, name, trace, invariant=None, final=None):
+    from threadlab.explorer import Program
+
+    return Program(*threads, setup=setup, invariant=invariant, final=final, trace=trace, name=name, max_steps=1500)
+
+
+def _state(**values):
+    from threadlab.explorer import State
+
+    return State(**values)
+
+
+def _inside(s):
+    """no more threads inside than the semaphore has permits"""
+    if s.inside > s.permits:
+        raise AssertionError(f"{s.inside} threads hold the semaphore's {s.permits} permit(s) at once")
+
+
+def _use_permit(s):
+    from threadlab.explorer import pause
+
+    s.sem.acquire()
+    s.inside += 1
+    pause()  # hold the permit for a while: other threads may run meanwhile
+    s.inside -= 1
+    s.sem.release()
+
+
+def _take_one(s):
+    s.sem.acquire()
+    s.took += 1
+
+
+def _give_one(s):
+    s.sem.release()
+
+
+@explorer_case(*SEMAPHORES)
+def every_schedule_semaphore(cls):
+    """every schedule of 2 and 3 threads sharing {kind}(1), of acquire() waiting for release(), and of release(2) (the explorer)"""
+
+    def one_permit(n):
+        return lambda copy, trace: _program(*[_use_permit] * n, setup=lambda: _state(sem=copy(1), inside=0, permits=1),
+                                            invariant=_inside, trace=trace,
+                                            name=f"{n} threads take and give back the only permit of {cls.__name__}(1)")
+
+    def taken(copy):
+        sem = copy(1)
+        sem.acquire()  # the only permit is taken before the threads start
+        return _state(sem=sem, took=0)
+
+    def waits_for_release(copy, trace):
+        def took(s):
+            if s.took != 1:
+                raise AssertionError("acquire() with no permit left returned before any release()")
+
+        return _program(_take_one, _give_one, setup=lambda: taken(copy), final=took, trace=trace,
+                        name=f"acquire() on a {cls.__name__}(1) whose permit is taken, while another thread "
+                             "calls release()")
+
+    def none_left(copy):
+        sem = copy(2)
+        sem.acquire()
+        sem.acquire()  # both permits are taken before the threads start
+        return _state(sem=sem, took=0)
+
+    def release_two(s):
+        s.sem.release(2)
+
+    def two_wake(copy, trace):
+        def both_took(s):
+            if s.took != 2:
+                raise AssertionError(f"release(2) gave back 2 permits, but {s.took} of the 2 waiting threads took one")
+
+        return _program(_take_one, _take_one, release_two, setup=lambda: none_left(copy), final=both_took,
+                        trace=trace, name=f"two threads wait in acquire() on a {cls.__name__}(2) with no permit "
+                                          "left; a third calls release(2)")
+
+    def one_of_two(copy):
+        sem = copy(2)
+        sem.acquire()  # one permit of two is taken before the threads start
+        return _state(sem=sem, took=0)
+
+    def one_left(s):
+        left = 0
+        while left < 3 and s.sem.acquire(blocking=False):
+            left += 1
+        if left != 1:
+            raise AssertionError(f"{left} permits left after one release() and one acquire() on a semaphore with 1 "
+                                 "free permit: a change of the count was lost (made outside the lock?)")
+
+    def release_and_acquire(copy, trace):
+        return _program(_give_one, _take_one, setup=lambda: one_of_two(copy), final=one_left, trace=trace,
+                        name=f"release() and acquire() at the same time on a {cls.__name__}(2) with one permit taken")
+
+    _prove_all(cls, [(one_permit(2), _TWO), (waits_for_release, _TWO), (release_and_acquire, _TWO),
+                     (one_permit(3), _THREE), (two_wake, _THREE)],
+               "hold the condition's lock while you test and change the count, wait in a `while` loop (a woken "
+               "thread must test again: another may have taken the permit first), and notify in release()")
+
+
+def _wait_for_flag(s):
+    s.woke.append(s.event.wait())
+
+
+def _set_flag(s):
+    s.event.set()
+
+
+@explorer_case("Event")
+def every_schedule_event(cls):
+    """every schedule of one and of two threads waiting while another calls set() (the explorer)"""
+
+    def waiters(n):
+        def all_woke(s):
+            if s.woke != [True] * n:
+                raise AssertionError(f"wait() returned {s.woke} in the {n} waiting thread(s), expected True each")
+
+        return lambda copy, trace: _program(*[_wait_for_flag] * n, _set_flag, setup=lambda: _state(event=copy(), woke=[]),
+                                            final=all_woke, trace=trace,
+                                            name=f"{n} thread(s) call wait() while another calls set()")
+
+    _prove_all(cls, [(waiters(1), _TWO), (waiters(2), _THREE)],
+               "test the flag and wait under the condition's lock, and wake every waiting thread in set() "
+               "(notify_all(), not notify())")
+
+
+def _rounds(s, me, rounds):
+    for k in range(1, rounds + 1):
+        s.arrived[me] = k
+        s.barrier.wait()
+        if min(s.arrived) < k:
+            raise AssertionError(f"thread {me} passed wait() of round {k} before every thread had arrived "
+                                 f"(arrivals: {s.arrived})")
+
+
+@explorer_case("Barrier")
+def every_schedule_barrier(cls):
+    """every schedule of Barrier(2) used for two rounds, and of one round of Barrier(3) (the explorer)"""
+
+    def parties(n, rounds):
+        return lambda copy, trace: _program(*[(_rounds, i, rounds) for i in range(n)],
+                                            setup=lambda: _state(barrier=copy(n), arrived=[0] * n), trace=trace,
+                                            name=f"{n} threads pass Barrier({n}) {'twice' if rounds == 2 else 'once'}")
+
+    _prove_all(cls, [(parties(2, 2), _TWO), (parties(3, 1), _THREE)],
+               "count arrivals under the condition's lock; the last to arrive starts a new round and wakes all "
+               "(notify_all()); the others wait in a loop until *their* round has ended, so a fast thread "
+               "arriving for the next round cannot confuse them")
+
+
+def _produce(s):
+    for item in (1, 2):
+        s.q.put(item)
+
+
+def _consume(s, n):
+    for _ in range(n):
+        s.got.append(s.q.get())
+
+
+@explorer_case("Queue")
+def every_schedule_queue(cls):
+    """every schedule of producers and consumers on Queue(1), and of two threads in join() (the explorer)"""
+
+    def in_order(s):
+        if s.got != [1, 2]:
+            raise AssertionError(f"the consumer got {s.got} from a producer that put 1 then 2 into Queue(1)")
+
+    def both_taken(s):
+        if sorted(s.got) != [1, 2]:
+            raise AssertionError(f"two consumers got {s.got} from a producer that put 1 and 2 into Queue(1)")
+
+    def fifo(copy, trace):
+        return _program(_produce, (_consume, 2), setup=lambda: _state(q=copy(1), got=[]), final=in_order,
+                        trace=trace, name="a producer puts 1 and 2 into Queue(1); a consumer gets two")
+
+    def two_consumers(copy, trace):
+        return _program(_produce, (_consume, 1), (_consume, 1), setup=lambda: _state(q=copy(1), got=[]),
+                        final=both_taken, trace=trace,
+                        name="a producer puts 1 and 2 into Queue(1); two consumers get one each")
+
+    def never_over(s):
+        if _all_free(s.q) and s.q.qsize() > 1:
+            raise AssertionError(f"Queue(1) held {s.q.qsize()} items")
+
+    def all_three(s):
+        if sorted(s.got) != [1, 2, 3]:
+            raise AssertionError(f"the consumer got {s.got} from producers that put 1, 3 and 2 into Queue(1)")
+
+    def put_two(s):
+        s.q.put(1)
+        s.q.put(3)
+
+    def put_one(s):
+        s.q.put(2)
+
+    def two_producers(copy, trace):
+        return _program(put_two, put_one, (_consume, 3), setup=lambda: _state(q=copy(1), got=[]),
+                        invariant=never_over, final=all_three, trace=trace,
+                        name="two producers put 1, 3 and 2 into Queue(1); a consumer gets three")
+
+    def one_task(copy):
+        q = copy()
+        q.put("task")  # one task waits in the queue before the threads start
+        return _state(q=q, joined=0)
+
+    def join(s):
+        s.q.join()
+        s.joined += 1
+
+    def do_task(s):
+        s.q.get()
+        s.q.task_done()
+
+    def joiners(copy, trace):
+        def both_joined(s):
+            if s.joined != 2:
+                raise AssertionError(f"{s.joined} of the 2 threads in join() returned after the last task_done()")
+
+        return _program(join, join, do_task, setup=lambda: one_task(copy), final=both_joined, trace=trace,
+                        name="two threads in join(); a third gets the one task and calls task_done()")
+
+    _prove_all(cls, [(fifo, _TWO), (two_consumers, _THREE), (two_producers, (("sync", 1),)), (joiners, _THREE)],
+               "wait in a `while` loop under the lock (a woken getter must test again: another getter may have "
+               "taken the item), and after each put or get notify the Condition the other side waits on")

@@ -601,3 +601,133 @@ def run_scan(scan_ports, targets, max_threads: int, latency: float = 0.01, jitte
     return Scan(box.get("found"), expected, referee.problems(ports), referee.most_active,
                 len(referee.threads), len(box.get("left", ())), box.get("seconds", 0.0), referee.most_alive,
                 taken_at_limit if hung else box.get("taken", 0), sum(value for _, value in semaphores.made), hung, limit)
+
+
+# --- every schedule of a small dinner, with the explorer --------------------------------------
+#
+# The forced and random dinners above make a deadlock likely; the explorer makes it certain. It
+# runs the learner's own philosopher (copied by threadlab.checks.interleavings.explorable) at a
+# table whose forks are explorer locks, and tries every schedule of three philosophers with up to
+# two switches at the forks (mode "sync": a philosopher's threads share nothing but the forks, so
+# the moments that matter are the fork operations).
+
+DINNER_SEARCH = (("sync", 2),)
+
+
+class ExploredFork:
+    """A fork for the explorer: an explorer lock with a ``number``."""
+
+    def __new__(cls, number: int):
+        from threadlab.explorer import Lock
+
+        class Fork(Lock):
+            def __repr__(self):
+                return f"fork {self.number} ({self.describe()})"
+
+        fork = Fork(f"fork {number}")
+        fork.number = number
+        return fork
+
+
+class ExploredTable:
+    """``n`` seats, fork ``i`` between philosopher ``i`` and ``i + 1``; ``eat(i)`` notes who eats
+    (and any rule broken) and is a point where the explorer may let another thread run."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.forks = [ExploredFork(i) for i in range(n)]
+        self.meals = [0] * n
+        self.eating: list[int] = []
+        self.both_ate_at_once = False
+        self.problems: list[str] = []
+
+    def left(self, i: int):
+        return self.forks[i % self.n]
+
+    def right(self, i: int):
+        return self.forks[(i + 1) % self.n]
+
+    def eat(self, i: int) -> None:
+        from threadlab.explorer import explored_thread, pause
+
+        for fork in (self.left(i), self.right(i)):
+            if fork.owner != explored_thread():
+                self.problems.append(f"philosopher {i} ate without holding fork {fork.number}")
+        self.eating.append(i)
+        self.both_ate_at_once |= len(self.eating) > 1
+        pause()  # eating takes a while: another philosopher may move meanwhile
+        self.eating.remove(i)
+        self.meals[i] += 1
+
+    def __repr__(self):
+        forks = ", ".join(f"{f.number}: {'free' if f.owner is None else f'philosopher {f.owner}'}" for f in self.forks)
+        return f"meals {self.meals}, forks {{{forks}}}"
+
+
+def _dinner(philosopher, seats: int, seated, trace, name: str, final=None, invariant=None):
+    from threadlab.explorer import Program, State
+
+    def dine(s, i):
+        philosopher(s.table, i, 1)
+
+    def everyone_ate(s):
+        if s.table.problems:
+            raise AssertionError(s.table.problems[0])
+        held = [f.number for f in s.table.forks if f.owner is not None]
+        if held:
+            raise AssertionError(f"forks {held} were never put down")
+        hungry = [i for i in seated if s.table.meals[i] != 1]
+        if hungry:
+            raise AssertionError(f"meals eaten {s.table.meals}: each philosopher should eat once")
+
+    threads = [(dine, i) for i in seated]
+    return Program(*threads, setup=lambda: State(table=ExploredTable(seats)), final=final or everyone_ate,
+                   invariant=invariant, trace=trace, name=name, mode="sync")
+
+
+def explore_dinner(philosopher, deadlocks: bool = False):
+    """Three philosophers, one meal each, every schedule with up to two switches at the forks.
+
+    ``deadlocks=False`` (a safe philosopher): no schedule may deadlock, every philosopher eats once
+    holding both forks and puts them down; and with 4 seats, philosophers 0 and 2 (not neighbours)
+    must eat at the same time in some schedule, or the answer is serial. ``deadlocks=True`` (the
+    obvious philosopher of exercise 1): some schedule must deadlock; its table is printed."""
+    from threadlab.checks.interleavings import explorable, prove, schedule_table, traced_functions
+
+    copy = explorable(philosopher)
+    trace = traced_functions(copy)
+    dinner = _dinner(copy, 3, (0, 1, 2), trace, "three philosophers, one meal each")
+    plain = dinner.replay("", finish=True)
+    if "NotImplementedError" in plain.outcome.message:
+        raise NotImplementedError
+    if deadlocks:
+        if plain.outcome.kind == "failed":
+            raise AssertionError(f"three philosophers, one meal each, one after the other: {plain.outcome.message}")
+        for mode, bound in DINNER_SEARCH:
+            found = _in_mode(dinner, mode).search(bound=bound)
+            if found.found and found.outcome.kind == "deadlock":
+                print(f"  the explorer found this deadlock after {found.runs} schedules: {found.outcome.message}")
+                print(schedule_table(_in_mode(dinner, mode), found.schedule))
+                return found
+        raise AssertionError("no schedule of three philosophers deadlocks"
+                             + (f" ({found.outcome})" if found.found else "")
+                             + ". Hint: pick up table.left(i) first, then table.right(i)")
+    prove(dinner, "take the two forks in one global order (the lower-numbered fork first), each in a `with` block",
+          searches=DINNER_SEARCH)
+
+    def never_together(s):
+        return not s.table.both_ate_at_once
+
+    apart = _dinner(copy, 4, (0, 2), trace, "philosophers 0 and 2 of 4", invariant=never_together,
+                    final=lambda s: True)
+    together = _in_mode(apart, "sync").search(bound=2)
+    if not together.found:
+        raise AssertionError("philosophers 0 and 2 of 4 share no fork, yet in no schedule did they eat at the same "
+                             "time: a lock around the whole table is safe but serial. Hint: lock the two forks, "
+                             "nothing more")
+
+
+def _in_mode(program, mode):
+    from threadlab.checks.interleavings import _in_mode as in_mode
+
+    return in_mode(program, mode)
