@@ -8,6 +8,7 @@
     python3 ci/course.py soak [NB ...] [--runs N] [--load K] [--python PATH] [--start-method M]
                                                run notebooks N times with K CPU hogs alongside, count failures
     python3 ci/course.py mutants [NN|labN ...]  the mutation suite: do the checks catch realistic wrong answers?
+    python3 ci/course.py counterexamples [labN ...]  does the explorer show each race/deadlock mutant a schedule, every run?
     python3 ci/course.py nav                   regenerate contents and previous/next links
     python3 ci/course.py doctor                the environment report
     python3 ci/course.py site                  build the website into build/site (from stored outputs)
@@ -284,6 +285,7 @@ def main(argv: list[str]) -> int:
         "regenerate": lambda a: run(PYTHON, "ci/regenerate.py", *a, env=jupyter_env()),
         "soak": lambda a: run(PYTHON, "ci/soak.py", *a, env=jupyter_env()),
         "mutants": lambda a: run(PYTHON, "ci/mutants.py", *a, env=jupyter_env()),
+        "counterexamples": lambda a: run(PYTHON, "ci/counterexamples.py", *a, env=jupyter_env()),
         "nav": lambda a: run(PYTHON, "ci/nav.py", *a),
         "labs": lambda a: run(PYTHON, "ci/labs.py", "generate", *a, env=jupyter_env()),
         "doctor": lambda a: run(PYTHON, "-m", "threadlab", "doctor"),

@@ -39,7 +39,8 @@ MUTANTS = {
                "        if self._balances[src] < amount:\n            return False\n"
                "        self._balances[src] -= amount\n        self._balances[dst] += amount\n        return True",
                says="hint", schedule=True),
-        Mutant("a new Lock in every transfer", CHECK, CHECK.replace("self._lock", "threading.Lock()"), says="hint", schedule=True),
+        Mutant("a new Lock in every transfer", CHECK, CHECK.replace("self._lock", "threading.Lock()"), says="hint",
+               schedule=True),
         Mutant("<= refuses a transfer of the whole balance", "if self._balances[src] < amount",
                "if self._balances[src] <= amount", says="whole balance"),
         Mutant("refusal not reported: returns None", "                return False\n", "                return\n",
