@@ -180,6 +180,7 @@ def test_speedup_is_reported_not_judged():
     assert 0.85 < run(2).parallel_fraction < 1.0 and "Amdahl" in run(2).report()
     assert "more than the independent copies" in run(2, capacity=1.2, speedup=1.9).report()
     assert "no parallel speedup is possible" in run(1, processes=1, capacity=1.0, speedup=1.0).report()
+    assert "no core to spare" in run(2, capacity=1.0, speedup=1.0).report()
     for report in (run(2).report(), run(2, speedup=0.8).report()):
         assert "a measurement" in report and "required" not in report and "judged" not in report
 

@@ -276,6 +276,9 @@ class Speedup:
             lines.append(f"Amdahl: parallel fraction p = {p:.2f} -> {ceiling}; on 8 cores: {amdahl(p, 8):.1f}x")
         elif self.processes < 2 or self.cores < 2:
             lines.append("one process, or one usable core: no parallel speedup is possible here")
+        elif self.usable < 1.05:
+            lines.append("the independent copies got no speedup either: at that moment other programs left no "
+                         "core to spare")
         lines.append("(a measurement: it changes from run to run and with what else this machine runs)")
         return "\n".join(lines)
 
