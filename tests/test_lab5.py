@@ -171,21 +171,18 @@ def test_refuse_notebook_functions_turns_a_hang_into_an_error():
     assert "reducer_override" not in ForkingPickler.__dict__  # restored
 
 
-def test_required_speedup_follows_the_machine():
+def test_speedup_is_reported_not_judged():
     def run(cores, processes=2, capacity=1.9, speedup=1.8):
-        return lab5.Speedup(lab5.SPEED_COUNT, speedup, 1.0, processes, 16, cores, capacity, 0.0)
+        return lab5.Speedup(lab5.SPEED_COUNT, speedup, 1.0, processes, 16, cores, capacity)
 
-    assert run(2).required == pytest.approx(1.27)
-    assert run(4, processes=4, capacity=3.8).required == pytest.approx(1 + 0.3 * 2.8)
-    assert run(8, processes=4, capacity=4.0).required == pytest.approx(1.9)  # never more than the processes
-    assert run(1).required is None and "1 usable core" in run(1).why_skipped()
-    assert run(2, processes=1).required is None
-    slow = run(2, capacity=1.1)
-    assert slow.required is None and "cannot show a speedup" in slow.report()
-    busy = lab5.Speedup(lab5.SPEED_COUNT, 1.8, 1.0, 2, 16, 2, 1.9, lab5.BUSY)
-    assert busy.required is None and "not judged" in busy.report() and "quieter machine" in busy.report()
+    assert not hasattr(lab5, "BUSY") and not hasattr(lab5.Speedup, "required")
     assert run(2).ideal == 2.0 and run(3, processes=3, capacity=3).ideal == pytest.approx(16 / 6)
     assert 0.85 < run(2).parallel_fraction < 1.0 and "Amdahl" in run(2).report()
+    assert "more than the independent copies" in run(2, capacity=1.2, speedup=1.9).report()
+    assert "no parallel speedup is possible" in run(1, processes=1, capacity=1.0, speedup=1.0).report()
+    assert "no core to spare" in run(2, capacity=1.0, speedup=1.0).report()
+    for report in (run(2).report(), run(2, speedup=0.8).report()):
+        assert "a measurement" in report and "required" not in report and "judged" not in report
 
 
 def test_measure_speedup_rejects_wrong_shapes():
@@ -262,7 +259,21 @@ WRONG = {
     "made-up times": ("ex3", """
         count = sum(primes_worker.count_primes_in(s) for s in split(0, n, parts))
         return count, 1.0, 0.5   # "a 2x speedup", whatever happened
-        """, "not faster than the loop", ["test_returns_count_and_times", "test_one_process_is_no_faster"]),
+        """, "the times are real", ["test_returns_count_and_times", "test_honest_timing"]),
+    "the pool used one segment at a time": ("ex3", """
+        segments = split(0, n, parts)
+        best_sequential = best_parallel = math.inf
+        with multiprocessing.Pool(processes) as pool:
+            pool.map(primes_worker.count_primes_in, [(0, 10)] * processes)
+            for _ in range(repeat):
+                start = time.perf_counter()
+                count = sum(primes_worker.count_primes_in(s) for s in segments)
+                best_sequential = min(best_sequential, time.perf_counter() - start)
+                start = time.perf_counter()
+                sum([pool.apply(primes_worker.count_primes_in, (s,)) for s in segments])
+                best_parallel = min(best_parallel, time.perf_counter() - start)
+        return count, best_sequential, best_parallel
+        """, "two at the same time", ["test_parallel_in_the_pool"]),
     "sum of the repeats, not the best": ("ex3", """
         segments = split(0, n, parts)
         sequential = parallel = 0.0
@@ -275,7 +286,7 @@ WRONG = {
                 sum(pool.map(primes_worker.count_primes_in, segments))
                 parallel += time.perf_counter() - start
         return count, sequential, parallel
-        """, "best of the repeats", ["test_sequential_time_is_honest"]),
+        """, "5 repeats", ["test_honest_timing_other_sizes"]),
 }
 
 
@@ -310,40 +321,20 @@ def test_wrong_answers_are_caught(tmp_path):
     assert all(caught.values())
 
 
-def test_a_thread_pool_is_caught_because_it_starts_no_process(tmp_path):
-    """Threads instead of processes: no speedup under the GIL, and no worker process, so always caught."""
-    from threadlab.env import gil_enabled
+def test_a_thread_pool_is_caught_because_it_starts_no_process(tmp_path, monkeypatch):
+    """Threads instead of processes: no worker process counts a segment, so always caught, whatever the timings."""
+    from multiprocessing.pool import ThreadPool
 
-    if not gil_enabled():
-        pytest.skip("free-threaded: threads can speed this up")
-    cells = cells_by_id(SOLUTION)
-    code = """
-        from multiprocessing.pool import ThreadPool
-
-        segments = split(0, n, parts)
-        best_sequential = best_parallel = math.inf
-        with ThreadPool(processes) as pool:
-            for _ in range(repeat):
-                start = time.perf_counter()
-                count = sum(primes_worker.count_primes_in(s) for s in segments)
-                best_sequential = min(best_sequential, time.perf_counter() - start)
-                start = time.perf_counter()
-                sum(pool.map(primes_worker.count_primes_in, segments))
-                best_parallel = min(best_parallel, time.perf_counter() - start)
-        return count, best_sequential, best_parallel
-        """
-    with LabKernel(tmp_path) as kernel:
-        kernel.run(cells["setup"].source)
-        kernel.run(cells["ex1-solution"].source)
-        kernel.run(cells["ex2-solution"].source)
-        kernel.run(replace_solution(cells["ex3-solution"].source, code))
-        text, seconds = kernel.run(
-            "speed = lab5.measure_speedup(time_counts, n=150_000, processes=max(2, cores), rounds=1)\n"
-            "print(speed.required is None, speed.required is not None and speed.speedup > speed.required)\n"
-            "print(speed.report())")
-    print(f"threads instead of processes ({seconds:.1f} s):\n{text}")
-    # caught whatever the timings say (a burst of load once made a thread pool look 1.37x faster)
-    assert "started no worker process" in text and "multiprocessing.Pool" in text, text
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", list(__import__("sys").path))
+    write_module(tmp_path, GOOD_MODULE)
+    try:
+        with pytest.raises(AssertionError, match="started no process"):
+            lab5.expect_honest_timing(_time_counts(pool=ThreadPool), 20_000, 2, 4, 2)
+        with pytest.raises(AssertionError, match="no worker process counted a segment"):
+            lab5.expect_parallel_segments(_time_counts(pool=ThreadPool), 20_000, 2, 4)
+    finally:
+        __import__("sys").modules.pop("primes_worker", None)
 
 
 @pytest.mark.parametrize("method", ["forkserver"])
@@ -397,15 +388,26 @@ def test_time_copies_keeps_the_best_of_its_tries(monkeypatch):
     assert 0.01 <= alone < 0.1 and 0.01 <= together < 0.1
 
 
-def _time_counts(pool_inside_clock=False, summed=False):
-    """A time_counts for the checks below: right, or with one of two classic timing mistakes."""
+def _time_counts(pool_inside_clock=False, summed=False, pool=None, way="map", method=None):
+    """A time_counts for the checks below: right, or with one of the classic mistakes.
+
+    ``way``: how the parallel span hands the segments to the pool: "map" (right), "imap_unordered" and
+    "executor" (right too), "apply" (one after another), "one chunk" (all to one worker), "pool of 1".
+    """
     def time_counts(n, processes, parts, repeat=3):
+        from concurrent.futures import ProcessPoolExecutor
+
         import primes_worker
 
         segments = [(n * i // parts, n * (i + 1) // parts) for i in range(parts)]
         seq = par = math.inf if not summed else 0.0
-        with multiprocessing.Pool(processes) as pool:
-            pool.map(primes_worker.count_primes_in, [(0, 10)] * processes)
+        ctx = multiprocessing.get_context(method)
+        if way == "executor":
+            make = lambda k: ProcessPoolExecutor(k, mp_context=ctx)  # noqa: E731
+        else:
+            make = pool or ctx.Pool
+        with make(1 if way == "pool of 1" else processes) as workers:
+            list(workers.map(primes_worker.count_primes_in, [(0, 10)] * processes))
             for _ in range(repeat):
                 start = time.perf_counter()
                 count = sum(primes_worker.count_primes_in(s) for s in segments)
@@ -414,8 +416,14 @@ def _time_counts(pool_inside_clock=False, summed=False):
                 if pool_inside_clock:
                     with multiprocessing.Pool(processes) as fresh:
                         fresh.map(primes_worker.count_primes_in, segments)
+                elif way == "apply":
+                    [workers.apply(primes_worker.count_primes_in, (s,)) for s in segments]
+                elif way == "one chunk":
+                    workers.map(primes_worker.count_primes_in, segments, chunksize=len(segments))
+                elif way == "imap_unordered":
+                    sum(workers.imap_unordered(primes_worker.count_primes_in, segments))
                 else:
-                    pool.map(primes_worker.count_primes_in, segments)
+                    list(workers.map(primes_worker.count_primes_in, segments))
                 par = min(par, time.perf_counter() - start) if not summed else par + time.perf_counter() - start
         return count, seq, par
     return time_counts
@@ -454,3 +462,117 @@ def test_expect_pool_closed_catches_an_unclosed_pool_and_a_thread_pool():
         lab5.expect_pool_closed(lambda: closed(ThreadPool), 2, "a thread pool")
     with pytest.raises(AssertionError, match="start method was ignored"):
         lab5.expect_pool_closed(closed, 2, "closed", method="spawn")
+
+
+@pytest.mark.parametrize("way", ["map", "imap_unordered", "executor"])
+def test_parallel_segments_pass_when_the_pool_has_them_all_at_once(tmp_path, monkeypatch, way):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", list(__import__("sys").path))
+    write_module(tmp_path, GOOD_MODULE)
+    try:
+        start = time.perf_counter()
+        log = lab5.expect_parallel_segments(_time_counts(way=way), 20_000, 2, 4)
+        # the hold ended because another worker took a segment, not because its 2 s ran out
+        assert log.overlap and not log.alone and time.perf_counter() - start < 10
+        assert len({pid for pid, *_ in log.segments}) >= 2
+        assert time.perf_counter.__module__ == "time" and multiprocessing.active_children() == []
+    finally:
+        __import__("sys").modules.pop("primes_worker", None)
+
+
+@pytest.mark.parametrize("way", ["apply", "one chunk", "pool of 1"])
+def test_parallel_segments_catch_a_pool_used_one_segment_at_a_time(tmp_path, monkeypatch, way):
+    from multiprocessing.reduction import ForkingPickler
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", list(__import__("sys").path))
+    write_module(tmp_path, GOOD_MODULE)
+    try:
+        start = time.perf_counter()
+        with pytest.raises(AssertionError, match="one segment at a time.*Hint: hand all the segments over at once"):
+            lab5.expect_parallel_segments(_time_counts(way=way), 20_000, 2, 4, hold=0.3)
+        assert time.perf_counter() - start < 10
+        assert "reducer_override" not in ForkingPickler.__dict__   # the pickler is given back
+    finally:
+        __import__("sys").modules.pop("primes_worker", None)
+
+
+def test_parallel_segments_catch_counting_outside_the_pool(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", list(__import__("sys").path))
+    write_module(tmp_path, GOOD_MODULE)
+
+    def half_in_the_pool(n, processes, parts, repeat=3):
+        import primes_worker
+
+        segments = [(n * i // parts, n * (i + 1) // parts) for i in range(parts)]
+        with multiprocessing.Pool(processes) as pool:
+            start = time.perf_counter()
+            count = sum(primes_worker.count_primes_in(s) for s in segments)
+            sequential = time.perf_counter() - start
+            start = time.perf_counter()
+            sum(pool.map(primes_worker.count_primes_in, segments[: parts // 2]))
+            return count, sequential, time.perf_counter() - start
+
+    try:
+        with pytest.raises(AssertionError, match="counted 2 segment.*expected all 4"):
+            lab5.expect_parallel_segments(half_in_the_pool, 20_000, 2, 4)
+    finally:
+        __import__("sys").modules.pop("primes_worker", None)
+
+
+def test_parallel_segments_work_with_spawn(tmp_path, monkeypatch):
+    """Under spawn the workers import the module afresh: the traced worker still reaches them."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", list(__import__("sys").path))
+    write_module(tmp_path, GOOD_MODULE)
+    try:
+        log = lab5.expect_parallel_segments(_time_counts(method="spawn"), 20_000, 2, 4)
+        assert log.overlap and not log.alone
+        with pytest.raises(AssertionError, match="one segment at a time"):
+            lab5.expect_parallel_segments(_time_counts(way="apply", method="spawn"), 20_000, 2, 4, hold=0.3)
+    finally:
+        __import__("sys").modules.pop("primes_worker", None)
+
+
+def test_parallel_segments_wait_for_a_worker_that_is_still_starting(tmp_path, monkeypatch):
+    """A correct map whose second worker is slow to start (spawn on a busy machine) is not judged "one at a
+    time": while more segments are handed over and more processes were started, the hold waits longer."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", list(__import__("sys").path))
+    write_module(tmp_path, GOOD_MODULE)
+    write_module(tmp_path, f"""
+        import os, time
+
+        def late_unless_first():
+            try:
+                os.close(os.open({str(tmp_path / "first")!r}, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                time.sleep(0.6)   # every worker but the first is slow to start
+        """, "lab5_slowstart")
+
+    def slow_second_worker(n, processes, parts, repeat=1):
+        import lab5_slowstart
+        import primes_worker
+
+        segments = [(n * i // parts, n * (i + 1) // parts) for i in range(parts)]
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(processes, initializer=lab5_slowstart.late_unless_first) as pool:
+            start = time.perf_counter()
+            count = sum(primes_worker.count_primes_in(s) for s in segments)
+            sequential = time.perf_counter() - start
+            start = time.perf_counter()
+            sum(pool.map(primes_worker.count_primes_in, segments))
+            return count, sequential, time.perf_counter() - start
+
+    try:
+        # a hold of 0.1 s alone gives up before the second worker is up ...
+        with pytest.raises(AssertionError, match="one segment at a time"):
+            lab5.expect_parallel_segments(slow_second_worker, 20_000, 2, 4, hold=0.1, starting=0.1)
+        (tmp_path / "first").unlink()
+        # ... but the pool's 2 processes and 4 handed-over segments keep it waiting for that worker
+        log = lab5.expect_parallel_segments(slow_second_worker, 20_000, 2, 4, hold=0.1, starting=5.0)
+        assert log.overlap and not log.alone
+    finally:
+        for name in ("primes_worker", "lab5_slowstart"):
+            __import__("sys").modules.pop(name, None)
