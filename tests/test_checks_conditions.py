@@ -202,7 +202,10 @@ def test_check_latch_catches_wrong_answers(latch, says, capsys):
     verdict = check_latch(latch)
     assert verdict.status == "failed", verdict
     assert says in verdict.message
-    assert len(verdict.message) < 600  # a few lines, no stacks
+    words, _, schedule = verdict.message.partition("\n\nThe schedule explorer shows it")
+    assert len(words) < 600  # a few lines, no stacks ...
+    assert len(schedule.splitlines()) <= 4 + 14  # ... then, if any, a schedule table of at most 14 rows
+    assert "Traceback" not in verdict.message
     capsys.readouterr()
 
 

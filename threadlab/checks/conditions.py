@@ -27,7 +27,9 @@ import time
 from contextlib import contextmanager
 
 from threadlab.checks import check
+from threadlab.checks.interleavings import LAB_SEARCH, also_show_schedule, explorable, prove, traced_functions
 from threadlab.checks.watching import StillRunning, ThreadCalls, call_within, describe, learner_call, thread_errors
+from threadlab.explorer import Program, State
 from threadlab.labcheck import _is_library, amplified_races
 
 _Condition = threading.Condition  # the real class, whatever the module attribute is at the moment
@@ -270,7 +272,7 @@ def check_latch(CountDownLatch):
         if latch.wait(0.01) is not True:
             raise AssertionError("an extra count_down() must leave the latch open")
 
-    return check("Exercise 6.1", test, timeout=9)
+    return check("Exercise 6.1", also_show_schedule(test, lambda: explore_latch(CountDownLatch)), timeout=9)
 
 
 # --- Exercise 6.2: taking turns ------------------------------------------------------------------
@@ -334,3 +336,46 @@ def check_take_turns(take_turns):
                 raise AssertionError(f"{call} returned {shown!r}, expected {expected!r}" + (f": {hint}" if hint else ""))
 
     return check("Exercise 6.2", test, timeout=9.5)
+
+
+# --- every schedule of a latch, with the explorer (see threadlab.checks.interleavings) ----------------
+
+
+def explore_latch(CountDownLatch) -> None:
+    """Small programs on the learner's own latch, every schedule: two count_down() calls open a latch
+    of 2 (none lost); two waiters of a latch of 1 both return True after one count_down(); a waiter
+    never returns True before both count_down() calls of a latch of 2 have begun."""
+    copy = explorable(CountDownLatch)
+    trace = traced_functions(copy)
+
+    def down(s):
+        s.downs += 1  # before the call: a waiter may return only after every call has begun
+        s.latch.count_down()
+
+    def wait(s):
+        opened = s.latch.wait()
+        if opened and s.downs < s.needed:
+            raise AssertionError(f"wait() returned True after only {s.downs} of the {s.needed} count_down() calls")
+        s.woke.append(opened)
+
+    def setup(count):
+        return lambda: State(latch=copy(count), downs=0, needed=count, woke=[])
+
+    def opened(s):
+        if s.latch.wait(0) is not True:
+            raise AssertionError("two count_down() calls on CountDownLatch(2), and wait(0) says the latch is still "
+                                 "closed: a count_down() was lost")
+
+    def all_woke(s):
+        if s.woke != [True] * len(s.woke) or not s.woke:
+            raise AssertionError(f"the waiters' wait() returned {s.woke}, expected True each")
+
+    hint = ("change the count and notify under the Condition's lock (`with self.cond:`), wake every waiter "
+            "(notify_all()), and wait in a loop on the count (`wait_for`)")
+    prove(Program(down, down, setup=setup(2), final=opened, trace=trace,
+                  name="two threads call count_down() on CountDownLatch(2)"), hint, searches=LAB_SEARCH)
+    three = (("sync", 2),)
+    prove(Program(wait, wait, down, setup=setup(1), final=all_woke, trace=trace, mode="sync",
+                  name="two threads wait() on CountDownLatch(1); a third calls count_down()"), hint, searches=three)
+    prove(Program(wait, down, down, setup=setup(2), final=all_woke, trace=trace, mode="sync",
+                  name="one thread waits on CountDownLatch(2); two call count_down()"), hint, searches=three)

@@ -47,6 +47,10 @@ from threadlab.explorer import (
 
 __all__ = [
     "BOUND",
+    "ExploredAccount",
+    "LAB_SEARCH",
+    "accounts",
+    "also_show_schedule",
     "Unexplorable",
     "check_consumer",
     "check_lock_order",
@@ -163,6 +167,7 @@ class _Rebinder:
         self.source = namespace
         self.namespace = dict(namespace)
         self.copies: dict[int, object] = {}
+        self.cells: dict[int, object] = {}  # closure cells holding real primitives -> cells holding twins
         self.functions: list = []  # every function copied: their files are the ones to step through
         for name, value in namespace.items():
             if value is threading:
@@ -203,7 +208,7 @@ class _Rebinder:
             return fn
         closure = fn.__closure__
         if closure is not None:
-            closure = tuple(class_cell if name == "__class__" and class_cell is not None else cell
+            closure = tuple(class_cell if name == "__class__" and class_cell is not None else self._cell(cell)
                             for name, cell in zip(fn.__code__.co_freevars, closure))
         new = types.FunctionType(fn.__code__, self.namespace, fn.__name__, fn.__defaults__, closure)
         new.__kwdefaults__ = fn.__kwdefaults__
@@ -213,6 +218,17 @@ class _Rebinder:
         self.functions.append(new)
         self._referenced(fn.__code__)
         return new
+
+    def _cell(self, cell):
+        """A closure cell, or a new one holding the explorer twin of the real lock (or the like) it holds."""
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            return cell
+        if id(cell) not in self.cells:
+            twin = _explorer_twin(value)
+            self.cells[id(cell)] = cell if twin is None else types.CellType(twin)
+        return self.cells[id(cell)]
 
     def _member(self, value, cell):
         if isinstance(value, types.FunctionType):
@@ -279,6 +295,52 @@ def traced_functions(*copies) -> tuple:
     return tuple(found)
 
 
+# ---------------------------------------------------------------- fixtures for programs
+
+
+class ExploredAccount:
+    """A bank account for a program: ``number``, ``balance`` and ``lock`` (an explorer lock)."""
+
+    def __init__(self, number: int, balance: int):
+        self.number, self.balance, self.lock = number, balance, Lock(f"account {number}")
+
+    def __repr__(self):
+        return f"account {self.number} (balance {self.balance}, lock {self.lock.describe()})"
+
+
+def accounts(*balances: int, **more) -> State:
+    """A State with accounts ``a``, ``b``, ``c``... numbered 1, 2, 3... holding ``balances``, and ``more``."""
+    return State(**{name: ExploredAccount(i, b) for i, (name, b) in enumerate(zip("abcdef", balances), 1)}, **more)
+
+
+def also_show_schedule(test, explore):
+    """``test`` (a check's function that raises AssertionError), with the explorer behind it: when the
+    test fails, ``explore()`` looks for a schedule that shows the same mistake and the failure's
+    message gains that schedule's table; when the test passes, ``explore()`` must pass too (it
+    tries every schedule of a small case: it may catch what the test's runs did not meet)."""
+
+    def run():
+        try:
+            test()
+        except AssertionError as failure:
+            try:
+                explore()
+            except AssertionError as shown:
+                text = str(shown)
+                if "steps  thread" in text:
+                    raise AssertionError(f"{failure}\n\nThe schedule explorer shows it with your code, "
+                                         f"step by step. {text}") from None
+            except (Unexplorable, NotImplementedError):
+                pass
+            raise
+        try:
+            explore()
+        except Unexplorable:
+            pass
+
+    return run
+
+
 # ---------------------------------------------------------------- a failing schedule, as a table
 
 
@@ -302,28 +364,27 @@ def _cut(text: str, width: int) -> str:
 
 def schedule_table(program: Program, schedule) -> str:
     """The run of ``schedule`` as rows: which thread ran, the lines of traced code it ran, and the
-    shared values afterwards; one row per stretch of steps of one thread."""
+    shared values afterwards; one row per stretch of steps of one thread. A row ends in "(woken)"
+    when the thread came back from a wait, "(blocks)" when it stopped at a lock or a wait."""
     steps = parse_schedule(schedule) if isinstance(schedule, str) else list(schedule)
-    rows = []  # [first step, last step, thread, [lines], shared]
+    rows = []  # [first step, last step, thread, [lines], shared, woken, blocks]
     with program.start() as run:
         for k, index in enumerate(steps, 1):
             if run.outcome.finished:
                 break
             view = run.view(index)
             line = view.line or f"({view.code_name or view.name})"
-            if view.waiting_for and not view.waiting_for.startswith("pause"):
-                line = f"{line}  [woken]"
+            woken = bool(view.waiting_for) and not view.waiting_for.startswith("pause")
             run.step(index)
-            if not run.outcome.finished and run.view(index).status == "blocked":
-                line = f"{line}  [blocks]"
+            blocks = not run.outcome.finished and run.view(index).status == "blocked"
             shared = ", ".join(f"{k}={v}" for k, v in run.shared().items())
             if rows and rows[-1][2] == index:
-                rows[-1][1] = k
-                if rows[-1][3][-1] != line:
-                    rows[-1][3].append(line)
-                rows[-1][4] = shared
+                row = rows[-1]
+                row[1], row[4], row[6] = k, shared, blocks
+                if row[3][-1] != line:
+                    row[3].append(line)
             else:
-                rows.append([k, k, index, [line], shared])
+                rows.append([k, k, index, [line], shared, woken, blocks])
         end = run.outcome
         after = {v.index: v for v in run.views()}
     lines = [f"  {'steps':>7}  {'thread':<8}{'ran these lines of your code':<58}shared values after"]
@@ -332,10 +393,12 @@ def schedule_table(program: Program, schedule) -> str:
         if row is None:
             lines.append(f"  {'...':>7}")
             continue
-        first, last, index, code, shared = row
+        first, last, index, code, shared, woken, blocks = row
         steps_text = f"{first}" if first == last else f"{first}-{last}"
         ran = code[0] if len(code) == 1 else f"{code[0]} ... {code[-1]}" if len(code) > 2 else " / ".join(code)
-        lines.append(f"  {steps_text:>7}  {index:<8}{_cut(ran, 56):<58}{_cut(shared, 90)}")
+        marks = ("(woken) " if woken else "") + ("(blocks)" if blocks else "")
+        ran = _cut(ran, 56 - len(marks) - (1 if marks else 0)) + (" " + marks.strip() if marks else "")
+        lines.append(f"  {steps_text:>7}  {index:<8}{ran:<58}{_cut(shared, 90)}")
     blocked = [f"thread {v.index} waits at `{v.line}` for {v.waiting_for}" for v in after.values()
                if v.status == "blocked" and v.waiting_for]
     lines.append(f"  then: {_outcome_text(end)}" + ("".join(f"\n        {b}" for b in blocked) if end.kind != "deadlock"

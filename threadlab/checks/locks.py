@@ -24,6 +24,8 @@ import threading
 import time
 
 from threadlab.checks import Verdict, check
+from threadlab.checks.interleavings import LAB_SEARCH, accounts, also_show_schedule, explorable, prove, traced_functions
+from threadlab.explorer import Lock, Program, State
 
 __all__ = ["DeadlockSuspected", "WatchedLock", "check_safe_add", "check_transfer"]
 
@@ -282,7 +284,7 @@ def check_safe_add(safe_add, threads: int = 4, n: int = 100, rounds: int = 2) ->
         finally:
             lock.abandoned = True
 
-    return check("safe_add loses no update", test, timeout=9)
+    return check("safe_add loses no update", also_show_schedule(test, lambda: explore_safe_add(safe_add)), timeout=9)
 
 
 # --- Exercise: transfer(src, dst, amount) -----------------------------------------------------------
@@ -486,7 +488,8 @@ def check_transfer(transfer) -> Verdict:
         finally:
             _release_all((a, b))
 
-    return check("transfers both ways without deadlock", test, timeout=9)
+    return check("transfers both ways without deadlock", also_show_schedule(test, lambda: explore_transfer(transfer)),
+                 timeout=9)
 
 
 def _first_acquire_waits(lock: WatchedLock, first: dict, barrier: threading.Barrier) -> None:
@@ -495,3 +498,65 @@ def _first_acquire_waits(lock: WatchedLock, first: dict, barrier: threading.Barr
     if me not in first:
         first[me] = lock
         _wait_for_barrier(barrier)
+
+
+# --- every schedule of two threads, with the explorer (see threadlab.checks.interleavings) ----------
+
+
+class _Box:
+    def __init__(self):
+        self.value = 0
+
+    def __repr__(self):
+        return f"box(value={self.value})"
+
+
+def explore_safe_add(safe_add) -> None:
+    """Two threads call ``safe_add(box, 2, lock)`` on one box and one lock: in every schedule (one
+    switch before any bytecode, two between lines) the box ends at 4 and the lock is free."""
+    copy = explorable(safe_add)
+
+    def add_two(s):
+        copy(s.box, 2, s.lock)
+
+    def four(s):
+        if s.box.value != 4 or s.lock.locked():
+            raise AssertionError(f"two threads each added 2: box.value is {s.box.value} (expected 4)"
+                                 + (", and the lock is still held" if s.lock.locked() else ": an update was lost"))
+
+    prove(Program(add_two, add_two, setup=lambda: State(box=_Box(), lock=Lock("lock")), final=four,
+                  trace=traced_functions(copy), name="two threads call safe_add(box, 2, lock)"),
+          "hold the lock from the read of box.value to the write, in one `with lock:` block", searches=LAB_SEARCH)
+
+
+def explore_transfer(transfer) -> None:
+    """Transfers both ways between two accounts at once (no deadlock, no money lost), and two
+    transfers of 60 from an account of 100 (one raises ValueError, no overdraft, no lock left held)."""
+    copy = explorable(transfer)
+    trace = traced_functions(copy)
+
+    def pay(s, src, dst, amount):
+        try:
+            copy(getattr(s, src), getattr(s, dst), amount)
+        except ValueError:
+            s.refused += 1
+
+    def both_ways(s):
+        if (s.a.balance, s.b.balance) != (100, 100) or s.a.lock.locked() or s.b.lock.locked():
+            raise AssertionError(f"after transfers of 10 both ways: {s.a!r}, {s.b!r}; expected balances 100 and 100 "
+                                 "and both locks free")
+
+    def one_refused(s):
+        held = [acc for acc in (s.a, s.b, s.c) if acc.lock.locked()]
+        if s.refused != 1 or s.a.balance != 40 or held:
+            raise AssertionError(f"two transfers of 60 from 100: {s.refused} raised ValueError, {s.a!r}, {s.b!r}, "
+                                 f"{s.c!r}; expected one ValueError, balance 40 left and every lock free")
+
+    hint = ("take both locks in one global order (sorted by number) before you test the balance, and hold both "
+            "until the money has moved")
+    prove(Program((pay, "a", "b", 10), (pay, "b", "a", 10), setup=lambda: accounts(100, 100, refused=0),
+                  final=both_ways, trace=trace, name="transfer(a, b, 10) and transfer(b, a, 10) at the same time"),
+          hint, searches=LAB_SEARCH)
+    prove(Program((pay, "a", "b", 60), (pay, "a", "c", 60), setup=lambda: accounts(100, 0, 0, refused=0),
+                  final=one_refused, trace=trace, name="transfer(a, b, 60) and transfer(a, c, 60) from 100"),
+          hint, searches=LAB_SEARCH)

@@ -558,18 +558,6 @@ def explore_bank(bank_class) -> None:
                                         "and read the total under the same lock")
 
 
-class ExploredAccount:
-    """An account for the explorer: ``number``, ``balance`` and ``lock`` (an explorer lock)."""
-
-    def __init__(self, number: int, balance: int):
-        from threadlab.explorer import Lock
-
-        self.number, self.balance, self.lock = number, balance, Lock(f"account {number}")
-
-    def __repr__(self):
-        return f"account {self.number} (balance {self.balance}, lock {self.lock.describe()})"
-
-
 def explore_transfer(transfer) -> None:
     """Three programs of two threads: transfers between accounts 1 and 2 in both directions at once
     (no deadlock, no money lost), two transfers of 60 from an account of 100 (one refused, no lock
@@ -577,8 +565,9 @@ def explore_transfer(transfer) -> None:
     from threadlab.explorer import Program, State
 
     def accounts(*balances):
-        return State(**{name: ExploredAccount(i, b) for i, (name, b) in enumerate(zip("abc", balances), 1)},
-                     results=[])
+        from threadlab.checks.interleavings import accounts as explored_accounts
+
+        return explored_accounts(*balances, results=[])
 
     def pay(s, src, dst, amount):
         s.results.append(transfer_copy[0](getattr(s, src), getattr(s, dst), amount))
