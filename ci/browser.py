@@ -557,6 +557,52 @@ def run_cell_and_check(page, answer_cells, check_cell) -> str:
     return text_of(check_cell.locator(".jp-OutputArea"))
 
 
+#: a racy answer to a lab's first exercise, whose check prints the explorer's failing schedule: the
+#: suite then opens that schedule with show_bug() in a new cell and replays it in the widget
+RACY_ANSWERS = {
+    "lab2-races-and-locks": """class Counter:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._value = 0
+
+    def increment(self, amount=1):
+        self._value += amount  # no lock: two threads can read the same value
+        return self._value
+
+    @property
+    def value(self):
+        with self._lock:
+            return self._value
+""",
+}
+
+
+def check_show_bug(page, cells, cell, check, check_k: int, answer_cells, racy: str) -> tuple[list[str], list[str]]:
+    """Type a racy answer, see its check print a schedule, open it with show_bug() in a new cell
+    below the check and replay it to its end in the explorer widget."""
+    type_into_cell(page, cell, racy)
+    out = run_cell_and_check(page, answer_cells, check)
+    if "✘" not in out or "show_bug()" not in out:
+        return [], [f"a racy answer's check printed no schedule to open with show_bug(): {out[-300:]!r}"]
+    check.locator(".jp-InputPrompt").click()  # select the check cell, in command mode
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")  # a new cell below it
+    new = cells.nth(check_k + 1)
+    type_into_cell(page, new, "show_bug()")
+    page.keyboard.press("Shift+Enter")
+    explorer = new.locator(".jp-OutputArea-output:has(button:has-text('replay the bug'))")
+    explorer.wait_for(timeout=WIDGET_TIMEOUT * 1000)
+    replay = explorer.locator("button", has_text="replay the bug")
+    for steps in (1, 2, 3):  # a few steps one click at a time ...
+        replay.click()
+        wait_text(explorer, rf"schedule so far: \d+ \({steps} steps\)")
+    explorer.locator("button", has_text="run this schedule").click()  # ... then the whole schedule
+    final = wait_text(explorer, r"failed: final check failed")
+    if "lost" not in final:
+        return [], [f"show_bug()'s schedule did not end with the lost increment: {final[-300:]!r}"]
+    return ["a racy answer's schedule opened with show_bug(), stepped and replayed in the widget"], []
+
+
 def check_lab_exercise(page, lab: Lab, rel: str, solution: Path) -> tuple[list[str], list[str]]:
     """In the learner version: run the cells above the first exercise, type a wrong answer and see
     its check fail, type the reference answer and see it pass."""
@@ -601,6 +647,11 @@ def check_lab_exercise(page, lab: Lab, rel: str, solution: Path) -> tuple[list[s
         problems.append(f"{grade_id}: the reference answer was not reported as passing: {out[:300]!r}")
     else:
         checked.append(f"{grade_id}: reference answer passes")
+    racy = RACY_ANSWERS.get(Path(rel).parent.name)
+    if racy is not None:
+        c, p = check_show_bug(page, cells, cell, check, check_k, answer_cells, racy)
+        checked += c
+        problems += [f"{grade_id}: {x}" for x in p]
     return checked, problems
 
 

@@ -126,7 +126,10 @@ def test_wrong_answers_fail_with_a_schedule(run, says):
 def test_the_failing_schedule_opens_in_the_explorer():
     assert not I.check_lock_order(reversed_order)
     widget = I.show_last_bug()
-    assert widget.outcome.kind == "deadlock" and widget.schedule
+    assert widget.schedule == [] and not widget.replay_button.disabled  # at the start, ready to replay
+    while not widget.replay_button.disabled:
+        widget.replay_button.click()
+    assert widget.outcome.kind == "deadlock" and widget.schedule_string == widget.schedule_box.value
 
 
 def test_blank_answers_are_not_attempted():

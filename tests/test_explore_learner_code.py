@@ -124,6 +124,8 @@ def test_a_lost_update_is_shown_as_a_table_the_same_every_time():
 def test_show_bug_opens_the_last_failing_schedule_in_the_widget():
     verdict(lab2.explore_counter, RacyCounter)
     widget = I.show_bug()
+    assert widget.snapshot.outcome.kind == "running" and "replay the bug" in widget.status.value
+    widget.run(widget.schedule_box.value)
     assert widget.snapshot.outcome.kind == "failed" and "lost" in widget.snapshot.outcome.message
 
 

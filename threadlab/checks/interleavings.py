@@ -71,13 +71,22 @@ _last: dict = {}  # the program and schedule of the last failing check, for show
 
 
 def show_bug():
-    """The explorer widget on the schedule that failed the last check, to step through it."""
+    """The explorer widget on the schedule that failed the last check, ready to step through it:
+    each click of "replay the bug: next step" takes one step of that schedule (the schedule is also
+    in the widget's text box, to run at once)."""
+    from threadlab.explorer import SearchResult, schedule_string
     from threadlab.explorer_widget import ExplorerWidget
 
     if not _last:
         raise LookupError("no check has found a failing schedule yet")
-    widget = ExplorerWidget(_last["program"], title=_last["program"].name)
-    widget.run(_last["schedule"])
+    program, schedule = _last["program"], list(_last["schedule"])
+    widget = ExplorerWidget(program, title=program.name)
+    widget.found = SearchResult(None, 1, 0.0, False, schedule, program.replay(schedule).outcome)
+    widget.replay_button.disabled = False
+    widget.schedule_box.value = schedule_string(schedule)
+    widget.message = (f"the check's failing schedule, {len(schedule)} steps: press 'replay the bug: next step' to "
+                      "take them one at a time")
+    widget.reset()
     return widget
 
 
