@@ -903,7 +903,7 @@ def fifo_per_producer(cls):
 # lines) and of three threads (two switches at the primitives' operations). A failing schedule is
 # printed as a table, with the call that opens it in the explorer widget.
 
-_TWO = (("instruction", 1), ("line", 2))  # two threads: a lost update inside one line is found too
+_TWO = (("instruction", 1),)  # two threads: one switch before any bytecode (a lost update inside one line too)
 _THREE = (("sync", 2),)  # three threads: switches where a lock or condition is used
 
 
@@ -1040,8 +1040,11 @@ def every_schedule_semaphore(cls):
         return _program(_give_one, _take_one, setup=lambda: one_of_two(copy), final=one_left, trace=trace,
                         name=f"release() and acquire() at the same time on a {cls.__name__}(2) with one permit taken")
 
-    _prove_all(cls, [(one_permit(2), _TWO), (waits_for_release, _TWO), (release_and_acquire, _TWO),
-                     (one_permit(3), _THREE), (two_wake, _THREE)],
+    programs = [(waits_for_release, _TWO), (release_and_acquire, _TWO), (two_wake, _THREE)]
+    inherited = "acquire" not in vars(cls) and any("acquire" in vars(base) for base in cls.__mro__[1:-1])
+    if not inherited:  # a BoundedSemaphore that inherits the learner's acquire(): explored with the Semaphore
+        programs = [(one_permit(2), _TWO), (one_permit(3), _THREE), *programs]
+    _prove_all(cls, programs,
                "hold the condition's lock while you test and change the count, wait in a `while` loop (a woken "
                "thread must test again: another may have taken the permit first), and notify in release()")
 
