@@ -314,7 +314,7 @@ class ExploredAccount:
         self.number, self.balance, self.lock = number, balance, Lock(f"account {number}")
 
     def __repr__(self):
-        return f"account {self.number} (balance {self.balance}, lock {self.lock.describe()})"
+        return f"account {self.number}: {self.balance}, lock {self.lock.describe()}"
 
 
 def accounts(*balances: int, **more) -> State:
@@ -382,11 +382,11 @@ def schedule_table(program: Program, schedule) -> str:
             if run.outcome.finished:
                 break
             view = run.view(index)
-            line = view.line or f"({view.code_name or view.name})"
+            line = view.line.split("  #")[0].rstrip() or f"({view.code_name or view.name})"  # no end-of-line comment
             woken = bool(view.waiting_for) and not view.waiting_for.startswith("pause")
             run.step(index)
             blocks = not run.outcome.finished and run.view(index).status == "blocked"
-            shared = ", ".join(f"{k}={v}" for k, v in run.shared().items())
+            shared = "; ".join(f"{k}={v}" for k, v in run.shared().items())
             if rows and rows[-1][2] == index:
                 row = rows[-1]
                 row[1], row[4], row[6] = k, shared, blocks
@@ -407,7 +407,7 @@ def schedule_table(program: Program, schedule) -> str:
         ran = code[0] if len(code) == 1 else f"{code[0]} ... {code[-1]}" if len(code) > 2 else " / ".join(code)
         marks = ("(woken) " if woken else "") + ("(blocks)" if blocks else "")
         ran = _cut(ran, 56 - len(marks) - (1 if marks else 0)) + (" " + marks.strip() if marks else "")
-        lines.append(f"  {steps_text:>7}  {index:<8}{ran:<58}{_cut(shared, 90)}")
+        lines.append(f"  {steps_text:>7}  {index:<8}{ran:<58}{_cut(shared, 130)}")
     blocked = [f"thread {v.index} waits at `{v.line}` for {v.waiting_for}" for v in after.values()
                if v.status == "blocked" and v.waiting_for]
     lines.append(f"  then: {_outcome_text(end)}" + ("".join(f"\n        {b}" for b in blocked) if end.kind != "deadlock"
