@@ -145,19 +145,34 @@ def main(argv=None) -> int:
     parser.add_argument("labs", nargs="*", default=list(EXPLORE), help="labs (default: lab2 lab3 lab6)")
     parser.add_argument("--runs", type=int, default=10, help="runs of each lab, each in a new process (default 10)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (default 2)")
+    parser.add_argument("--report", type=Path, help="also write the table as Markdown to this file "
+                                                    "(the committed one: bench/counterexamples.md)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     work = [(lab, k) for lab in args.labs for k in range(args.runs)]
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
         results = list(pool.map(lambda job: run_once(job[0]), work))
-    print("| lab | cell | answer | race or deadlock | explorer | same text | seconds (slowest run) |")
-    print("|---|---|---|---|---|---|---|")
+    lines = ["| lab | cell | answer | race or deadlock | explorer | same text | seconds (slowest run) |",
+             "|---|---|---|---|---|---|---|"]
     ok = True
     for lab in args.labs:
         rows, good = summarise(lab, [r for (name, _), r in zip(work, results) if name == lab])
         ok &= good
-        print("\n".join(rows))
-    print(f"{len(work)} runs in {time.perf_counter() - start:.0f} s")
+        lines += rows
+    took = f"{len(work)} runs in {time.perf_counter() - start:.0f} s"
+    print("\n".join(lines))
+    print(took)
+    if args.report:
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        args.report.write_text(
+            "# Show the bug: the explorer's schedule for each lab mistake\n\n"
+            f"Made by `python3 ci/course.py counterexamples {' '.join(args.labs)} --runs {args.runs} --report "
+            f"bench/counterexamples.md` on {when} ({took}; each lab's runs in new processes, two at a time). "
+            "Each row is a wrong answer of `mutants/labN.py` (or the reference) run through the explorer test "
+            "of its exercise. **race or deadlock**: the mutant is marked `schedule=True` and must get a "
+            "counterexample; **same text**: in how many runs the verdict was the very same text as in the "
+            "first; **seconds**: the explorer test's time in the slowest run (two runs at once on 2 cores).\n\n"
+            + "\n".join(lines) + "\n")
     return 0 if ok else 1
 
 

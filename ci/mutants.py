@@ -368,11 +368,35 @@ def table(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def report(tables: list[str], lab_outcomes: list[LabOutcome], took: str, command: str) -> str:
+    """The Markdown page: when and how it was made, the tables, and each lab mutant's verdict."""
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    lines = ["# The mutation suite: do the checks catch realistic wrong answers?\n",
+             f"Made by `python3 ci/course.py {command} --report bench/mutants.md` on {when} ({took}). Each "
+             "wrong answer is a small edit of the reference answer, written from how learners fail "
+             "(`mutants/`); a check catches it when it fails *and* its message says the words the mutant "
+             "names. For labs, **visible** is what a learner alone sees (hidden tests stripped), **all** is "
+             "what the grader runs.\n", *tables]
+    if lab_outcomes:
+        lines += ["\n## Each lab mutant\n",
+                  "| lab | cell | wrong answer | visible | all | the visible verdict, last words |",
+                  "|---|---|---|---|---|---|"]
+        for o in lab_outcomes:
+            if o.mutant is REFERENCE:
+                continue
+            said = " ".join(o.visible[1].split())[-140:].replace("|", "/")
+            lines.append(f"| {o.lab} | {o.cell} | {o.mutant.name} | {'caught' if o.caught('visible') else 'missed'} | "
+                         f"{'caught' if o.caught('all') else 'MISSED'} | {said} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("lessons", nargs="*",
                         help="lesson numbers and/or labs such as lab1 (default: every file in mutants/)")
     parser.add_argument("--jobs", type=int, default=2, help="mutants run at once (default 2)")
+    parser.add_argument("--report", type=Path, help="also write the tables as Markdown to this file "
+                                                    "(the committed one: bench/mutants.md)")
     args = parser.parse_args(argv)
     labs = [a for a in args.lessons if a.startswith("lab")]
     lessons = [a for a in args.lessons if not a.startswith("lab")]
@@ -394,11 +418,12 @@ def main(argv=None) -> int:
             status, text = o.visible
             print(f"visible checks miss: {o.lab} {o.cell} {o.mutant.name} ({o.seconds:.0f} s): {status}: "
                   f"{' '.join(text.split())[-300:]}" + ("" if o.caught("all") else "  [ALL CHECKS MISS TOO]"))
-    if outcomes:
-        print(table(outcomes))
-    if lab_outcomes:
-        print(lab_table(lab_outcomes))
-    print(f"{len(outcomes) + len(lab_outcomes)} runs in {time.perf_counter() - start:.0f} s")
+    tables = ([table(outcomes)] if outcomes else []) + ([lab_table(lab_outcomes)] if lab_outcomes else [])
+    print("\n\n".join(tables))
+    took = f"{len(outcomes) + len(lab_outcomes)} runs in {time.perf_counter() - start:.0f} s"
+    print(took)
+    if args.report:
+        args.report.write_text(report(tables, lab_outcomes, took, " ".join(["mutants", *args.lessons])))
     return 0 if all(o.ok for o in outcomes) and all(o.ok for o in lab_outcomes) else 1
 
 
