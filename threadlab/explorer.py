@@ -153,15 +153,17 @@ def _me():
     return getattr(_current, "run", None), getattr(_current, "index", None)
 
 
-def _sync_point(releasing: bool = False):
+def _sync_point(releasing: bool = False, guard=None):
     """Called first by every public operation of a primitive: in a run in mode "sync", a point
     where another thread may go first (not when a primitive calls another: one operation, one point).
 
-    ``releasing``: the operation releases a lock. The search does not switch threads just before
-    it: until it is done the others could not take the lock anyway (they would only block)."""
+    The search does not switch threads just before an operation that ``releasing`` a lock, nor
+    before one on a condition whose lock (``guard``) the thread holds (wait, notify): until it is
+    done the others could not take that lock anyway, and nothing else they do depends on it (they
+    would only block), so a switch there reaches no state a switch elsewhere does not."""
     run, me = _me()
     if run is not None and run.mode == "sync" and sys._getframe(2).f_code.co_filename != _HERE:
-        run._sync(me, releasing)
+        run._sync(me, releasing or (guard is not None and guard._is_owned()))
 
 
 def explored_thread() -> int | None:
@@ -372,7 +374,7 @@ class Condition(Primitive):
         self.lock.release()
 
     def wait(self, timeout: float | None = None) -> bool:
-        _sync_point()
+        _sync_point(guard=self.lock)
         if not self.lock._is_owned():
             raise RuntimeError("cannot wait on un-acquired lock")
         token = [self.lock._who(), False]
@@ -387,7 +389,7 @@ class Condition(Primitive):
         return notified
 
     def wait_for(self, predicate, timeout: float | None = None):
-        _sync_point()
+        _sync_point(guard=self.lock)
         result = predicate()
         while not result:
             if not self.wait(timeout) and timeout is not None:
@@ -396,7 +398,7 @@ class Condition(Primitive):
         return result
 
     def notify(self, n: int = 1):
-        _sync_point()
+        _sync_point(guard=self.lock)
         if not self.lock._is_owned():
             raise RuntimeError("cannot notify on un-acquired lock")
         for token in self.waiters[:n]:
@@ -404,7 +406,7 @@ class Condition(Primitive):
         del self.waiters[:n]
 
     def notify_all(self):
-        _sync_point()
+        _sync_point(guard=self.lock)
         self.notify(len(self.waiters))
 
     def describe(self) -> str:
