@@ -3,7 +3,7 @@
 The generic part, used by the labs' checks too:
 
 - :func:`explorable`   a copy of the learner's function or class in which ``threading``'s Lock, RLock,
-  Condition, Event, Semaphore and BoundedSemaphore are the explorer's (in the learner's code only:
+  Condition, Event, Semaphore, BoundedSemaphore and Thread are the explorer's (in the learner's code only:
   nothing else in the kernel changes)
 - :func:`prove`        every schedule of a small program with at most :data:`BOUND` preemptions must
   complete; else an ``AssertionError`` with the failing schedule as a short table (thread, line of
@@ -42,6 +42,11 @@ from threadlab.explorer import (
     RLock,
     Semaphore,
     State,
+    Thread,
+    active_count,
+    current_thread,
+    enumerate_threads,
+    get_ident,
     parse_schedule,
 )
 
@@ -99,7 +104,9 @@ def _shim_threading():
     shim = types.ModuleType("threading", "threading, with the explorer's primitives (see threadlab.explorer)")
     shim.Lock, shim.RLock, shim.Condition = Lock, RLock, Condition
     shim.Event, shim.Semaphore, shim.BoundedSemaphore = Event, Semaphore, BoundedSemaphore
-    for name in ("Thread", "Timer", "Barrier"):
+    shim.Thread, shim.current_thread, shim.get_ident = Thread, current_thread, get_ident
+    shim.enumerate, shim.active_count = enumerate_threads, active_count
+    for name in ("Timer", "Barrier"):
         setattr(shim, name, _refuse(f"threading.{name}"))
     shim.TIMEOUT_MAX = threading.TIMEOUT_MAX
     shim.__getattr__ = lambda name: getattr(threading, name)
@@ -117,7 +124,9 @@ _REAL = {  # what a cell may have imported by name, and what the explored copy g
     threading.Lock: Lock, threading.RLock: RLock, threading.Condition: Condition, threading.Event: Event,
     threading.Semaphore: Semaphore, threading.BoundedSemaphore: BoundedSemaphore,
     time.sleep: lambda seconds: None,
-    threading.Thread: _refuse("threading.Thread"), threading.Barrier: _refuse("threading.Barrier"),
+    threading.Thread: Thread, threading.current_thread: current_thread, threading.get_ident: get_ident,
+    threading.enumerate: enumerate_threads, threading.active_count: active_count,
+    threading.Timer: _refuse("threading.Timer"), threading.Barrier: _refuse("threading.Barrier"),
 }
 
 
@@ -249,9 +258,10 @@ def explorable(*objects):
     ``Lock`` imported from threading) is an explorer lock, so :class:`threadlab.explorer.Program`
     can run its methods one bytecode at a time; functions and classes of the same notebook that
     they use are copied along (a subclass's base, a helper function), ``time.sleep`` does nothing
-    (a point where another thread may run) and starting a ``threading.Thread`` raises
-    :class:`Unexplorable`. The originals are untouched. Returns one copy, or a tuple of copies
-    for several objects, and the functions to step through as the copies' ``__explored__``.
+    (a point where another thread may run), a ``threading.Thread`` it starts is a thread of the
+    run (:class:`threadlab.explorer.Thread`) and ``Timer`` or ``Barrier`` raise :class:`Unexplorable`.
+    The originals are untouched. Returns one copy, or a tuple of copies for several objects, and
+    the functions to step through as the copies' ``__explored__``.
     """
     first = objects[0]
     fn = first if isinstance(first, types.FunctionType) else next(
@@ -304,7 +314,7 @@ def schedule_table(program: Program, schedule) -> str:
     """The run of ``schedule`` as rows: which thread ran, the lines of traced code it ran, and the
     shared values afterwards; one row per stretch of steps of one thread."""
     steps = parse_schedule(schedule) if isinstance(schedule, str) else list(schedule)
-    rows = []  # [first step, last step, thread, [lines], shared]
+    rows = []  # [first step, last step, thread, [lines], shared, [threads it started]]
     with program.start() as run:
         for k, index in enumerate(steps, 1):
             if run.outcome.finished:
@@ -313,7 +323,9 @@ def schedule_table(program: Program, schedule) -> str:
             line = view.line or f"({view.code_name or view.name})"
             if view.waiting_for and not view.waiting_for.startswith("pause"):
                 line = f"{line}  [woken]"
+            threads_before = len(run.threads)
             run.step(index)
+            started = list(range(threads_before, len(run.threads)))  # threads this step started
             if not run.outcome.finished and run.view(index).status == "blocked":
                 line = f"{line}  [blocks]"
             shared = ", ".join(f"{k}={v}" for k, v in run.shared().items())
@@ -322,8 +334,9 @@ def schedule_table(program: Program, schedule) -> str:
                 if rows[-1][3][-1] != line:
                     rows[-1][3].append(line)
                 rows[-1][4] = shared
+                rows[-1][5] += started
             else:
-                rows.append([k, k, index, [line], shared])
+                rows.append([k, k, index, [line], shared, started])
         end = run.outcome
         after = {v.index: v for v in run.views()}
     lines = [f"  {'steps':>7}  {'thread':<8}{'ran these lines of your code':<58}shared values after"]
@@ -332,9 +345,12 @@ def schedule_table(program: Program, schedule) -> str:
         if row is None:
             lines.append(f"  {'...':>7}")
             continue
-        first, last, index, code, shared = row
+        first, last, index, code, shared, started = row
         steps_text = f"{first}" if first == last else f"{first}-{last}"
         ran = code[0] if len(code) == 1 else f"{code[0]} ... {code[-1]}" if len(code) > 2 else " / ".join(code)
+        if started:  # threads started in these steps (numbered after the ones the run had)
+            note = f"  [starts thread{'s' * (len(started) > 1)} {', '.join(map(str, started))}]"
+            ran = _cut(ran, max(20, 56 - len(note))) + note
         lines.append(f"  {steps_text:>7}  {index:<8}{_cut(ran, 56):<58}{_cut(shared, 90)}")
     blocked = [f"thread {v.index} waits at `{v.line}` for {v.waiting_for}" for v in after.values()
                if v.status == "blocked" and v.waiting_for]
