@@ -748,9 +748,10 @@ SCAN_SEARCH = {1: (("sync", 2),), 2: (("sync", 1),)}
 
 
 class ExploredProbe:
-    """``probe(port)`` for the explorer: plain Python (not stepped through) that counts the probes
-    in progress, lets another thread run in the middle of each probe (:func:`~threadlab.explorer.pause`),
-    returns whether the port is open and raises ``OSError`` for the ports in ``fail``."""
+    """Probes for the explorer: ``probe(port)`` is plain Python (not stepped through) that counts the
+    probes in progress, lets another thread run in the middle of each probe
+    (:func:`~threadlab.explorer.pause`), returns whether the port is open and raises ``OSError`` for
+    the ports in ``fail``. Shown among the shared values as the probes in progress and those done."""
 
     def __init__(self, open_ports, fail=()):
         self.open = set(open_ports)
@@ -759,25 +760,33 @@ class ExploredProbe:
         self.active = 0
         self.most_active = 0
         self.callers: set[int] = set()  # the explored threads that called it
+        self.in_progress: list[int] = []
+        self.alive_at_return: list[int] = []  # set by the program: started threads alive when scan_ports returned
+        self.done: dict[int, str] = {}  # port: open, closed or OSError, in the order they ended
 
-    def __call__(self, port: int) -> bool:
+    def probe(self, port: int) -> bool:
         from threadlab.explorer import explored_thread, pause
 
         self.callers.add(explored_thread())
         self.calls[port] += 1
         self.active += 1
         self.most_active = max(self.most_active, self.active)
+        self.in_progress.append(port)
+        outcome = "OSError"
         try:
             pause()  # a probe takes a while: other threads may run meanwhile
             if port in self.fail:
                 raise OSError(f"probe of port {port} failed: host unreachable (the check made it fail)")
+            outcome = "open" if port in self.open else "closed"
             return port in self.open
         finally:
             self.active -= 1
+            self.in_progress.remove(port)
+            self.done[port] = outcome
 
     def __repr__(self):
-        calls = ", ".join(f"{port}: {n}" for port, n in sorted(self.calls.items()))
-        return f"{self.active} in progress, probes so far {{{calls}}}"
+        done = ", ".join(f"{port}: {outcome}" for port, outcome in self.done.items())
+        return f"in progress {self.in_progress}, done {{{done}}}"
 
 
 def _scan_program(scan_ports, ports, max_threads: int, open_ports, fail, trace, name: str, invariant=None,
@@ -787,32 +796,32 @@ def _scan_program(scan_ports, ports, max_threads: int, open_ports, fail, trace, 
     expected = sorted(p for p in ports if p in set(open_ports) and p not in set(fail))
 
     def setup():
-        return State(probe=ExploredProbe(open_ports, fail), result=None, alive_at_return=[])
+        return State(probes=ExploredProbe(open_ports, fail), returned="nothing yet")
 
     def scan(s):
-        s.result = scan_ports(list(ports), max_threads, s.probe)
-        s.alive_at_return = current_run().started_alive()
+        s.returned = scan_ports(list(ports), max_threads, s.probes.probe)
+        s.probes.alive_at_return = current_run().started_alive()
 
     def within_limit(s):
-        if s.probe.active > max_threads:
-            raise AssertionError(f"{s.probe.active} probes in progress at once, the limit is max_threads={max_threads}")
-        waiting = [i for i in current_run().started_alive() if i not in s.probe.callers]
-        if s.probe.active + len(waiting) > max_threads:
-            raise AssertionError(f"{s.probe.active} probe(s) in progress and scanner thread(s) {waiting} started, not "
+        if s.probes.active > max_threads:
+            raise AssertionError(f"{s.probes.active} probes in progress at once, the limit is max_threads={max_threads}")
+        waiting = [i for i in current_run().started_alive() if i not in s.probes.callers]
+        if s.probes.active + len(waiting) > max_threads:
+            raise AssertionError(f"{s.probes.active} probe(s) in progress and scanner thread(s) {waiting} started, not "
                                  f"probing yet: more scanners alive than max_threads={max_threads}. Each scanner must "
                                  "hold a permit from before it starts until its probe is done")
 
     def scanned(s):
-        if s.alive_at_return:
-            raise AssertionError(f"scanner thread(s) {s.alive_at_return} were still running when scan_ports returned: "
+        if s.probes.alive_at_return:
+            raise AssertionError(f"scanner thread(s) {s.probes.alive_at_return} were still running when scan_ports returned: "
                                  "join every scanner thread before you return")
-        never = [p for p in ports if s.probe.calls[p] == 0]
-        twice = [p for p in ports if s.probe.calls[p] > 1]
+        never = [p for p in ports if s.probes.calls[p] == 0]
+        twice = [p for p in ports if s.probes.calls[p] > 1]
         if never or twice:
             raise AssertionError(f"ports {never} were never probed" if never else f"ports {twice} were probed more "
                                  "than once")
-        if s.result != expected:
-            raise AssertionError(f"scan_ports returned {s.result!r}, expected the sorted open ports {expected}")
+        if s.returned != expected:
+            raise AssertionError(f"scan_ports returned {s.returned!r}, expected the sorted open ports {expected}")
         missing = sum(max(0, sem.initial - sem.value) for sem in current_run().created if isinstance(sem, Semaphore))
         if missing:
             raise AssertionError(f"{missing} permit(s) of your semaphore were never given back after every scanner "
@@ -847,7 +856,7 @@ def explore_scan(scan_ports):
     prove(two, hint, searches=SCAN_SEARCH[2])
 
     def one_at_a_time(s):
-        return s.probe.active < 2
+        return s.probes.active < 2
 
     overlap = _scan_program(copy, (1, 2, 3), 2, {1, 3}, (), trace, "scan_ports([1, 2, 3], max_threads=2)",
                             invariant=one_at_a_time, final=lambda s: True)
