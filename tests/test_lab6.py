@@ -268,7 +268,7 @@ def test_blank_lab_fails_every_check_quickly_as_not_attempted(tmp_path):
         pytest.skip("labs/ not generated yet")
     cells = cells_by_id(BLANK)
     with LabKernel(tmp_path) as kernel:
-        assert_blank_exercises(kernel, cells, {"ex1": 4, "ex2": 4, "ex3": 3}, limit=2)
+        assert_blank_exercises(kernel, cells, {"ex1": 4, "ex2": 4, "ex3": 4}, limit=2)
         kernel.run(cells["tidy"].source)
 
 
