@@ -13,6 +13,10 @@ The scanner referee is a ``probe(port)`` function that records which ports were 
 times, and how many probes ran at once, around the real probe of :mod:`threadlab.servers` (which
 connects to sockets that the notebook opened on 127.0.0.1). :func:`forced_seed_scan` runs the 2009
 tutorial's scanner (lesson 06 writes it out) with its lost wakeup forced at every wait.
+
+:func:`explore_dinner` and :func:`explore_scan` run the learner's philosopher and scanner in the
+course's schedule explorer (:mod:`threadlab.explorer`), which tries every schedule of a small
+dinner or scan up to a bound instead of sampling them.
 """
 
 from __future__ import annotations
