@@ -41,7 +41,7 @@ EXPLORE = {
              "ex2-solution": "lab3.every_schedule_event(Event)", "ex3-solution": "lab3.every_schedule_barrier(Barrier)",
              "ex4-solution": "lab3.every_schedule_queue(Queue)"},
     "lab6": {"ex1-solution": "lab6.explore_dinner(philosopher, deadlocks=True)",
-             "ex2-solution": "lab6.explore_dinner(safe_philosopher)", "ex3-solution": None},
+             "ex2-solution": "lab6.explore_dinner(safe_philosopher)", "ex3-solution": "lab6.explore_scan(scan_ports)"},
 }
 TIMEOUT = 900.0  #: seconds one run of one lab may take
 

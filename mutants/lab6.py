@@ -41,24 +41,26 @@ MUTANTS = {
     "ex3-solution": [
         Mutant("permit not released when the probe raises (no finally)", PROBE,
                "        if probe(port):\n            with lock:\n                found.append(port)\n"
-               "        slots.release()\n", says="permit"),
+               "        slots.release()\n", says="permit", schedule=True),
         Mutant("permit taken inside each scanner thread", PROBE + "\n    threads = []\n    for port in ports:\n" + LOOP,
                "        slots.acquire()\n" + PROBE + "\n    threads = []\n    for port in ports:\n"
                "        thread = threading.Thread(target=scan_one, args=(port,))\n        thread.start()\n",
                says="alive"),
         Mutant("permit released before the probe", PROBE,
                "        slots.release()\n        if probe(port):\n            with lock:\n"
-               "                found.append(port)\n", says="at once"),
+               "                found.append(port)\n", says="at once", schedule=True),
         Mutant("Semaphore(max_threads + 1)", "slots = threading.BoundedSemaphore(max_threads)",
                "slots = threading.Semaphore(max_threads + 1)", says="at once"),
-        Mutant("scanners never joined", "    for thread in threads:\n        thread.join()\n", "", says="join"),
+        Mutant("scanners never joined", "    for thread in threads:\n        thread.join()\n", "", says="join",
+               schedule=True),
         Mutant("each scanner joined right after it starts", LOOP, LOOP + "        thread.join()\n",
                says="at once"),
         Mutant("open ports in finish order, not sorted", "return sorted(found)", "return found",
                says="open ports returned"),
         Mutant("permit never released", "        finally:\n            slots.release()\n",
-               "        finally:\n            pass\n", says="permit"),
+               "        finally:\n            pass\n", says="permit", schedule=True),
         Mutant("a failing probe kills the scan: exception not caught, found not updated", PROBE,
-               "        if probe(port):\n            found.append(port)\n        slots.release()\n", says="permit"),
+               "        if probe(port):\n            found.append(port)\n        slots.release()\n", says="permit",
+               schedule=True),
     ],
 }

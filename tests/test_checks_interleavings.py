@@ -140,3 +140,36 @@ def test_blank_answers_are_not_attempted():
     assert I.check_lock_order(blank).status == "not attempted"
     assert I.check_consumer(blank).status == "not attempted"
     assert I.check_slot_wait(blank, blank).status == "not attempted"
+
+
+def fan_out(s):
+    """Starts two workers with threading.Thread, as a learner's code would, and joins them."""
+    def work():
+        with lock:
+            s.idents.append((threading.current_thread().name, threading.get_ident()))
+
+    lock = threading.Lock()
+    workers = [threading.Thread(target=work, name=f"w{k}") for k in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+
+
+def with_a_timer(s):
+    threading.Timer(1, print).start()
+
+
+def test_the_shim_maps_threads_to_the_explorer_and_refuses_timers():
+    from threadlab.explorer import Program, State
+
+    copy = I.explorable(fan_out)
+    program = Program(copy, setup=lambda: State(idents=[]), trace=I.traced_functions(copy), mode="sync",
+                      final=lambda s: sorted(s.idents) == [("w0", 1001), ("w1", 1002)])
+    assert program.replay("", finish=True).outcome.kind == "completed"
+    assert not program.search(bound=2).found
+    table = I.schedule_table(program, program.replay("", finish=True).schedule)
+    assert "(starts threads 1, 2)" in table
+    timer = I.explorable(with_a_timer)
+    outcome = Program(timer, trace=I.traced_functions(timer)).replay("", finish=True).outcome
+    assert outcome.kind == "failed" and "Unexplorable: your code calls threading.Timer" in outcome.message

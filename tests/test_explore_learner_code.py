@@ -72,13 +72,16 @@ def test_a_module_wide_lock_gets_an_explorer_twin_and_sleep_does_nothing():
     assert not MODULE_LOCK.locked()
 
 
-def test_a_function_that_starts_threads_is_not_explorable_it_says_so():
-    def starts_a_thread():
-        threading.Thread(target=print).start()
+def test_threads_become_the_explorer_s_and_a_timer_is_not_explorable_it_says_so():
+    def starts_a_timer():
+        threading.Timer(1.0, print).start()
 
-    copy = I.explorable(starts_a_thread)
-    with pytest.raises(I.Unexplorable, match="threading.Thread"):
-        copy()
+    def makes_a_thread():
+        return threading.Thread(target=print)
+
+    assert isinstance(I.explorable(makes_a_thread)(), explorer.Thread)
+    with pytest.raises(I.Unexplorable, match="threading.Timer"):
+        I.explorable(starts_a_timer)()
 
 
 def test_explorable_refuses_a_non_function():

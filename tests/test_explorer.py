@@ -268,3 +268,196 @@ def test_guarded_state_fails_a_thread_that_changes_a_guarded_value_without_its_l
     seen = []
     Program(lambda s: seen.append(explored_thread()), lambda s: seen.append(explored_thread())).replay("", finish=True)
     assert seen == [0, 1]
+
+
+# --------------------------------------------------------------------------- threads started by explored code
+
+
+def bump(s, k=1):
+    with s.lock:
+        s.v += k
+
+
+def bump_unlocked(s):
+    s.v += 1
+
+
+def two_workers(worker):
+    from threadlab.explorer import Thread
+
+    def main(s):
+        workers = [Thread(target=worker, args=(s,)) for _ in range(2)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        s.seen = s.v
+
+    return main
+
+
+def started(worker=bump, mode="sync", final=lambda s: s.seen == 2):
+    return Program(two_workers(worker), setup=lambda: State(v=0, seen=None, lock=Lock()), final=final, mode=mode)
+
+
+def test_a_started_thread_parks_before_running_anything_and_is_scheduled_like_the_others():
+    from threadlab.explorer import Thread
+
+    def main(s):
+        t = Thread(target=lambda: s.ran.append("child"), name="child")
+        t.start()
+        s.ran.append("main")
+        t.join()
+
+    prog = Program(main, setup=lambda: State(ran=[]), mode="sync")
+    with prog.start() as run:
+        assert run.enabled() == [0] and len(run.threads) == 1  # main is parked at its start() (mode "sync")
+        run.step(0)  # start(), then main runs on to its join()
+        assert len(run.threads) == 2 and run.enabled() == [0, 1] and run.state.ran == ["main"]
+        view = run.view(1)
+        assert (view.status, view.parent, view.thread_name, view.name) == ("ready", 0, "child", "<lambda>")
+        run.step(1)  # the child runs its whole target (no point inside it) and ends
+        assert run.state.ran == ["main", "child"] and run.view(1).status == "done"
+        assert run.finish().kind == "completed"
+    with prog.start() as run:
+        run.step(0)
+        run.step(0)  # join(): main waits for thread 1, which has not run yet
+        assert run.enabled() == [1] and run.view(0).status == "blocked" and run.state.ran == ["main"]
+
+
+def test_started_threads_in_every_mode_join_and_search():
+    for mode in ("sync", "line", "instruction"):
+        snap = started(mode=mode).replay("", finish=True)
+        assert snap.outcome.kind == "completed", (mode, snap.outcome)
+        assert [(v.index, v.parent, v.name) for v in snap.threads] == [(0, None, "main"), (1, 0, "bump"), (2, 0, "bump")]
+    assert started().search(bound=2).exhaustive and not started().search(bound=2).found
+    race = started(bump_unlocked, mode="instruction").search(bound=2)
+    assert race.found and race.outcome.kind == "failed" and "final check failed" in race.outcome.message
+    assert set(race.schedule_string) == {"0", "1", "2"}
+
+
+def test_same_schedule_same_run():
+    prog = started(bump_unlocked, mode="instruction")
+    found = prog.search(bound=2)
+    snaps = [prog.replay(found.schedule) for _ in range(5)]
+    seen = {(s.schedule_string, str(s.outcome), tuple(s.shared.items()), tuple((v.index, v.status, v.lineno)
+                                                                             for v in s.threads)) for s in snaps}
+    assert len(seen) == 1 and snaps[0].outcome.kind == "failed"
+    assert prog.search(bound=2).schedule == found.schedule
+
+
+def test_a_join_that_never_returns_is_a_deadlock():
+    from threadlab.explorer import Thread
+
+    def main(s):
+        t = Thread(target=s.lock.acquire)
+        with s.lock:
+            t.start()
+            t.join()
+
+    snap = Program(main, setup=lambda: State(lock=Lock()), mode="sync").replay("", finish=True)
+    assert snap.outcome.kind == "deadlock"
+    assert "thread 0 waits for thread 1 to end (it waits for lock lock)" in snap.outcome.message
+    assert "thread 1 waits for lock lock (held by thread 0)" in snap.outcome.message
+    assert snap.threads[0].waiting_for.startswith("thread 1 to end")
+
+
+def test_join_with_a_timeout_is_a_timed_wait():
+    from threadlab.explorer import Thread
+
+    def main(s):
+        t = Thread(target=bump, args=(s,))
+        with s.lock:
+            t.start()
+            t.join(timeout=1)  # thread 1 waits for the lock: the join times out
+            s.alive = t.is_alive()
+        t.join()
+        s.after = t.is_alive()
+
+    prog = Program(main, setup=lambda: State(v=0, lock=Lock(), alive=None, after=None), mode="sync",
+                   final=lambda s: s.v == 1 and s.after is False)
+    snap = prog.replay("", finish=True)
+    assert snap.outcome.kind == "completed" and snap.state.alive is True
+    assert not prog.search(bound=2).found
+
+
+def test_an_exception_in_a_started_thread_is_recorded_not_fatal():
+    from threadlab.explorer import Thread, current_run
+
+    def fail(s):
+        raise OSError("host unreachable")
+
+    def main(s):
+        t = Thread(target=fail, args=(s,))
+        t.start()
+        t.join()
+        s.alive = t.is_alive()
+
+    def errors_seen(s):
+        errors = current_run().errors
+        return not s.alive and [(i, type(e).__name__) for i, e in errors] == [(1, "OSError")]
+
+    snap = Program(main, setup=lambda: State(alive=None), final=errors_seen, mode="sync").replay("", finish=True)
+    assert snap.outcome.kind == "completed", snap.outcome
+    assert snap.errors == ["thread 1 raised OSError: host unreachable"]
+    assert snap.threads[1].status == "failed" and snap.threads[1].error == "OSError: host unreachable"
+    body = Program(fail).replay("", finish=True)  # a body that raises still fails the program
+    assert body.outcome.kind == "failed" and "OSError" in body.outcome.message
+
+
+def test_more_than_ten_threads_is_a_clear_error():
+    from threadlab.explorer import Thread
+
+    def many(s):
+        for _ in range(10):
+            Thread(target=lambda: None).start()
+
+    snap = Program(many, mode="sync").replay("", finish=True)
+    assert snap.outcome.kind == "failed" and "at most 10 threads" in snap.outcome.message
+    assert len(snap.threads) == 10
+
+
+def test_nothing_started_outlives_its_run():
+    from threadlab.explorer import Thread
+
+    def parked_forever(s):
+        with s.lock:
+            pass
+
+    def main(s):
+        with s.lock:
+            for _ in range(3):
+                Thread(target=parked_forever, args=(s,)).start()
+            s.lock.acquire()  # deadlocks with itself while three started threads wait
+
+    before = set(threading.enumerate())
+    prog = Program(main, setup=lambda: State(lock=Lock()), mode="sync")
+    for schedule in ("", "00", "0000", "000012"):
+        prog.replay(schedule)
+    assert prog.replay("", finish=True).outcome.kind == "deadlock"
+    assert threads_left(before, timeout=5) == []
+
+
+def test_thread_api_like_threading():
+    from threadlab.explorer import Thread, active_count, current_thread, enumerate_threads, get_ident
+
+    class Worker(Thread):
+        def run(self):
+            self.s.names.append((current_thread().name, get_ident(), self.ident, active_count()))
+
+    def main(s):
+        s.names.append((current_thread().name, get_ident(), len(enumerate_threads())))
+        w = Worker(name="w", daemon=True)
+        w.s = s
+        assert w.daemon and w.ident is None and not w.is_alive() and w.target is None
+        w.start()
+        w.join()
+        plain = Thread(target=print, args=(1,), kwargs={"end": ""})
+        s.names.append((plain.name, plain.args, plain.kwargs))
+
+    snap = Program(main, setup=lambda: State(names=[]), mode="sync").replay("", finish=True)
+    assert snap.outcome.kind == "completed", snap.outcome
+    assert snap.state.names == [("explored-0", 1000, 1), ("w", 1001, 1001, 2), ("Thread-1 (print)", (1,), {"end": ""})]
+    with pytest.raises(RuntimeError, match="only inside an explored run"):
+        Thread(target=print).start()
+    assert current_thread() is threading.current_thread() and get_ident() == threading.get_ident()

@@ -90,3 +90,37 @@ def test_widget_shows_blocked_threads_and_deadlock():
     assert all(b.disabled for b in w.buttons)
     assert "blocked on lock" in w.codes[0].value
     assert "held by thread" in w.state.value
+
+
+def starts_two(s):
+    from threadlab.explorer import Thread
+
+    def work(k):
+        with s.lock:
+            s.v += k
+
+    def fail():
+        raise OSError("unreachable")
+
+    workers = [Thread(target=work, args=("a",), name="wa"), Thread(target=fail, name="wf")]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+
+
+def test_threads_started_during_a_run_get_a_column_and_lose_it_on_undo():
+    w = ExplorerWidget(Program(starts_two, setup=lambda: State(v="", lock=Lock()), mode="sync", name="starts two"))
+    assert len(w.columns.children) == 1
+    w.step(0)  # the first start(): thread 1 appears, parked before anything
+    assert len(w.columns.children) == 2 and not w.buttons[1].disabled
+    assert "thread 1 (wa, started by thread 0)" in w.codes[1].value and "runs nothing until" in w.codes[1].value
+    w.run_to_end(0)
+    assert len(w.columns.children) == 3 and w.snapshot.threads[0].status == "blocked"
+    w.buttons[2].click()  # thread 2 raises: recorded, the run goes on
+    assert "OSError: unreachable" in w.codes[2].value and "thread 2 raised OSError" in w.state.value
+    assert w.outcome.kind == "running"
+    w.run(w.schedule_string, finish=True)
+    assert w.outcome.kind == "completed" and w.snapshot.shared["v"] == "'a'"
+    w.reset()
+    assert len(w.columns.children) == 1 and w.schedule == []

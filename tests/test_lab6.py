@@ -268,7 +268,7 @@ def test_blank_lab_fails_every_check_quickly_as_not_attempted(tmp_path):
         pytest.skip("labs/ not generated yet")
     cells = cells_by_id(BLANK)
     with LabKernel(tmp_path) as kernel:
-        assert_blank_exercises(kernel, cells, {"ex1": 4, "ex2": 4, "ex3": 3}, limit=2)
+        assert_blank_exercises(kernel, cells, {"ex1": 4, "ex2": 4, "ex3": 4}, limit=2)
         kernel.run(cells["tidy"].source)
 
 
@@ -424,3 +424,145 @@ def test_wrong_answers_are_caught(tmp_path):
         kernel.run("cleanup.close()")
     print(f"caught {sum(caught.values())} of {len(caught)} wrong answers")
     assert all(caught.values())
+
+
+# --- every schedule of a small scan (the explorer) ---------------------------------------------
+
+
+def scan_reference(ports, max_threads, probe):
+    slots = threading.BoundedSemaphore(max_threads)
+    lock = threading.Lock()
+    found = []
+
+    def scan_one(port):
+        try:
+            if probe(port):
+                with lock:
+                    found.append(port)
+        finally:
+            slots.release()
+
+    threads = []
+    for port in ports:
+        slots.acquire()
+        thread = threading.Thread(target=scan_one, args=(port,))
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        thread.join()
+    return sorted(found)
+
+
+def scan_no_finally(ports, max_threads, probe):
+    slots = threading.BoundedSemaphore(max_threads)
+    found = []
+
+    def scan_one(port):
+        if probe(port):
+            found.append(port)
+        slots.release()
+
+    threads = [threading.Thread(target=scan_one, args=(p,)) for p in ports]
+    for thread in threads:
+        slots.acquire()
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(found)
+
+
+def scan_release_first(ports, max_threads, probe):
+    slots = threading.Semaphore(max_threads)
+    found = []
+
+    def scan_one(port):
+        slots.release()
+        if probe(port):
+            found.append(port)
+
+    threads = [threading.Thread(target=scan_one, args=(p,)) for p in ports]
+    for thread in threads:
+        slots.acquire()
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(found)
+
+
+def scan_never_joined(ports, max_threads, probe):
+    slots = threading.BoundedSemaphore(max_threads)
+    found = []
+
+    def scan_one(port):
+        try:
+            if probe(port):
+                found.append(port)
+        finally:
+            slots.release()
+
+    for port in ports:
+        slots.acquire()
+        threading.Thread(target=scan_one, args=(port,)).start()
+    return sorted(found)
+
+
+def scan_permit_inside(ports, max_threads, probe):
+    slots = threading.BoundedSemaphore(max_threads)
+    found = []
+
+    def scan_one(port):
+        with slots:
+            if probe(port):
+                found.append(port)
+
+    threads = [threading.Thread(target=scan_one, args=(p,)) for p in ports]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(found)
+
+
+def scan_serial(ports, max_threads, probe):
+    slots = threading.BoundedSemaphore(max_threads)
+    found = []
+
+    def scan_one(port):
+        try:
+            if probe(port):
+                found.append(port)
+        finally:
+            slots.release()
+
+    for port in ports:
+        slots.acquire()
+        thread = threading.Thread(target=scan_one, args=(port,))
+        thread.start()
+        thread.join()
+    return sorted(found)
+
+
+def test_explore_scan_passes_the_reference_and_leaves_nothing_running():
+    before = set(threading.enumerate())
+    start = time.perf_counter()
+    lab6.explore_scan(scan_reference)
+    print(f"explore_scan(reference): {time.perf_counter() - start:.2f} s")
+    assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
+
+
+@pytest.mark.parametrize("scanner, says", [
+    (scan_no_finally, "deadlock: every live thread is blocked: thread 0 waits for semaphore (value 0)"),
+    (scan_release_first, "more scanners alive than max_threads=1"),
+    (scan_never_joined, "were still running when scan_ports returned"),
+    (scan_permit_inside, "started, not probing yet"),
+    (scan_serial, "in no schedule were two probes in progress at once"),
+])
+def test_explore_scan_fails_wrong_scanners_with_a_schedule(scanner, says):
+    messages = []
+    for _ in range(2):
+        with pytest.raises(AssertionError) as caught:
+            lab6.explore_scan(scanner)
+        messages.append(str(caught.value))
+    assert says in messages[0] and messages[0] == messages[1], messages[0]
+    if scanner is not scan_serial:
+        assert "ran these lines of your code" in messages[0]  # the failing schedule, as a table

@@ -12,6 +12,8 @@ The explored code synchronises with the explorer's own :class:`Lock`, :class:`RL
 :class:`Condition`, :class:`Event` and :class:`Semaphore`. They behave like the ``threading``
 ones, except that a thread that would block is *parked* as "blocked on lock a" and control goes
 back to the controller, so a deadlock is seen (every live thread blocked) instead of hanging.
+Explored code may start threads of its own with the explorer's :class:`Thread`: each becomes a
+thread of the run, numbered after the ones it has, scheduled like the bodies (at most 10 in all).
 
 A schedule is a list of thread indices, written as a string such as ``"0011010"``. Replaying it
 from a fresh state gives the same outcome every time, so undo is "replay the prefix". Every run
@@ -51,7 +53,13 @@ __all__ = [
     "SearchResult",
     "Semaphore",
     "State",
+    "Thread",
+    "active_count",
+    "current_run",
+    "current_thread",
+    "enumerate_threads",
     "explored_thread",
+    "get_ident",
     "parse_schedule",
     "pause",
     "schedule_string",
@@ -153,6 +161,15 @@ def _me():
     return getattr(_current, "run", None), getattr(_current, "index", None)
 
 
+def current_run() -> Run | None:
+    """The :class:`Run` that the calling code belongs to: in an explored thread, its run; in an
+    ``invariant`` or ``final`` check, the run being checked (whose ``errors`` lists the exceptions
+    of the threads started during the run); elsewhere None. Calling it is not a point where
+    another thread may go first."""
+    run = getattr(_current, "run", None)
+    return run if run is not None else getattr(_current, "checking", None)
+
+
 def _sync_point(releasing: bool = False, guard=None):
     """Called first by every public operation of a primitive: in a run in mode "sync", a point
     where another thread may go first (not when a primitive calls another: one operation, one point).
@@ -229,9 +246,16 @@ class Primitive:
 
     def __init__(self, name: str | None = None):
         self.name = name
+        run = _me()[0]
+        if run is not None:
+            run.created.append(self)  # made by explored code during a run: a check may look at it
 
     def label(self) -> str:
         return f"{self.kind} {self.name}" if self.name else self.kind
+
+    def waiting_text(self) -> str:
+        """What a thread blocked on this waits for: ``lock a (held by thread 1)``."""
+        return f"{self.label()} ({self.describe()})"
 
     def _block(self, predicate, timed: bool) -> bool:
         """Park the calling explored thread until ``predicate()``; False if it timed out instead."""
@@ -466,6 +490,7 @@ class Semaphore(Primitive):
             raise ValueError("semaphore initial value must be >= 0")
         super().__init__(name)
         self.value = value
+        self.initial = value  #: the permits it was made with (a check compares ``value`` to it)
 
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
         _sync_point()
@@ -497,10 +522,6 @@ class Semaphore(Primitive):
 class BoundedSemaphore(Semaphore):
     """Like ``threading.BoundedSemaphore``: releasing above the initial value is an error."""
 
-    def __init__(self, value: int = 1, name: str | None = None):
-        super().__init__(value, name)
-        self.initial = value
-
     def release(self, n: int = 1):
         _sync_point()
         if self.value + n > self.initial:
@@ -523,6 +544,163 @@ def pause() -> None:
     fixture's ``eat()`` that takes a while, say). Outside a run it does nothing."""
     if _me()[0] is not None:
         _PAUSE._block(lambda: True, timed=False)
+
+
+# --------------------------------------------------------------------------- threads started by explored code
+
+MAX_THREADS = 10  #: threads in one run, bodies and started ones together: a schedule has one digit per step
+_IDENT_BASE = 1000  #: get_ident() of explored thread i is 1000 + i (never 0, and easy to read back)
+_names = iter(range(1, sys.maxsize))  # default names of threads made outside a run
+
+
+class Thread(Primitive):
+    """Like ``threading.Thread``, for code explored in a run: ``start()`` adds a thread to the run
+    (numbered after the ones it has) that parks before it runs anything, so the controller
+    schedules it like the others; ``join()`` waits through the explorer (a join that can never
+    return is a deadlock it reports: "waits for thread 2 to end"). An exception that ends a started
+    thread does not fail the program (``threading`` only reports it to ``excepthook``): the run
+    records it in ``Run.errors`` and the thread's view shows it. In mode "sync", ``start()``,
+    ``join()`` and ``is_alive()`` are points where another thread may go first. Every thread a run
+    started has ended when the run is closed.
+    """
+
+    kind = "thread"
+
+    def __init__(self, group=None, target=None, name=None, args=(), kwargs=None, *, daemon=None):
+        if group is not None:
+            raise ValueError("group argument must be None for now")
+        run = _me()[0]
+        if name is None:
+            if run is not None:
+                run._named += 1  # per run, so the same schedule gives the same names
+                number = run._named
+            else:
+                number = next(_names)
+            name = f"Thread-{number}" + (f" ({target.__name__})" if hasattr(target, "__name__") else "")
+        super().__init__(str(name))
+        self._target, self._args, self._kwargs = target, tuple(args), dict(kwargs or {})
+        self.daemon = bool(daemon)
+        self._run: Run | None = None
+        self._th: _Thread | None = None
+
+    # the attributes of threading.Thread that code reads
+    @property
+    def target(self):
+        return self._target
+
+    @property
+    def args(self):
+        return self._args
+
+    @property
+    def kwargs(self):
+        return self._kwargs
+
+    @property
+    def ident(self) -> int | None:
+        return None if self._th is None else _IDENT_BASE + self._th.index
+
+    native_id = ident
+
+    @property
+    def index(self) -> int | None:
+        """Its number in the run (the digit of the schedule), or None before ``start()``."""
+        return None if self._th is None else self._th.index
+
+    def run(self):
+        """What the thread does: call ``target(*args, **kwargs)`` (a subclass may override it)."""
+        if self._target is not None:
+            self._target(*self._args, **self._kwargs)
+
+    def start(self):
+        _sync_point()
+        if self._th is not None:
+            raise RuntimeError("threads can only be started once")
+        run = _me()[0]
+        if run is None:
+            raise RuntimeError("an explorer Thread starts only inside an explored run (threadlab.explorer.Program)")
+        run._spawn(self)
+
+    def join(self, timeout: float | None = None):
+        _sync_point()
+        if self._th is None:
+            raise RuntimeError("cannot join thread before it is started")
+        run, me = _me()
+        if run is not None and me == self._th.index:
+            raise RuntimeError("cannot join current thread")
+        if run is not self._run:
+            if run is None and self._th.finished:
+                return
+            raise RuntimeError(f"{self.name} belongs to another run of the explorer")
+        if not self._th.finished:
+            th = self._th
+            self._block(lambda: th.finished, timed=timeout is not None)
+
+    def is_alive(self) -> bool:
+        _sync_point()
+        return self._th is not None and not self._th.finished
+
+    def getName(self) -> str:
+        return self.name
+
+    def label(self) -> str:
+        return f"thread {self._th.index}" if self._th is not None else f"thread {self.name!r}"
+
+    def waiting_text(self) -> str:
+        return f"{self.label()} to end ({self.describe()})"
+
+    def describe(self) -> str:
+        th = self._th
+        if th is None:
+            return "not started"
+        if th.status == "failed":
+            return f"ended by {type(th.error).__name__}"
+        if th.finished or th.status == "aborted":
+            return "ended"
+        if th.blocked_on is not None and not th.enabled():
+            return f"it waits for {th.blocked_on.label()}"
+        return "running"
+
+    def __repr__(self):
+        return f"<explorer Thread({self.name}, {self.describe()})>"
+
+
+def current_thread():
+    """``threading.current_thread()`` for explored code: the explorer :class:`Thread` running it
+    (a Program's bodies get one too, named ``explored-N``); the real one outside a run."""
+    run, index = _me()
+    if run is None:
+        return threading.current_thread()
+    th = run.threads[index]
+    return th.obj if th.obj is not None else _body_thread(run, th)
+
+
+def get_ident() -> int:
+    """``threading.get_ident()`` for explored code: 1000 + the explored thread's number (the real
+    one outside a run)."""
+    run, index = _me()
+    return threading.get_ident() if run is None else _IDENT_BASE + index
+
+
+def enumerate_threads() -> list:
+    """``threading.enumerate()`` for explored code: the run's threads that have not ended."""
+    run = _me()[0]
+    if run is None:
+        return threading.enumerate()
+    return [th.obj if th.obj is not None else _body_thread(run, th) for th in run.threads if not th.finished]
+
+
+def _body_thread(run, th):
+    body = Thread(name=f"explored-{th.index}")
+    body._run, body._th = run, th
+    th.obj = body
+    return body
+
+
+def active_count() -> int:
+    """``threading.active_count()`` for explored code: how many threads of the run have not ended."""
+    run = _me()[0]
+    return threading.active_count() if run is None else sum(not th.finished for th in run.threads)
 
 
 # --------------------------------------------------------------------------- one run
@@ -562,6 +740,8 @@ class ThreadView:
     source: list = field(default_factory=list)  # lines of the function it is in
     first_lineno: int = 0
     error: str = ""
+    parent: int | None = None  #: the thread that started it (None: a body of the Program)
+    thread_name: str = ""  #: the ``name`` of an explorer :class:`Thread` started during the run
 
     @property
     def line(self) -> str:
@@ -572,10 +752,12 @@ class ThreadView:
 
 
 class _Thread:
-    def __init__(self, index, fn, args):
+    def __init__(self, index, fn, args, parent: int | None = None, obj: Thread | None = None):
         self.index = index
         self.fn = fn
         self.args = args
+        self.parent = parent  # the thread that started it; None for a body of the Program
+        self.obj = obj  # its explorer Thread (made on demand for a body: current_thread())
         self.status = "starting"
         self.frame = None  # the explored frame it is parked in
         self.in_call = False  # parked inside a call (a blocking primitive), not before an instruction
@@ -592,6 +774,10 @@ class _Thread:
         if self.status != "ready":
             return False
         return self.predicate is None or self.timed or bool(self.predicate())
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "failed")
 
 
 _instruction_cache: dict = {}
@@ -628,6 +814,9 @@ class Run:
         self.outcome = Outcome("running")
         self.aborting = False
         self.closed = False
+        self.errors: list[tuple[int, BaseException]] = []  #: (thread, exception) of started threads that raised
+        self.created: list[Primitive] = []  #: primitives (and threads) the explored code made during the run
+        self._named = 0  # threads named Thread-N so far
         self.back = allocate_lock()  # released by a thread when it parks or ends
         self.back.acquire()
         self.threads = [_Thread(i, fn, args) for i, (fn, args) in enumerate(program.threads)]
@@ -650,15 +839,26 @@ class Run:
         _current.index = th.index
         tracer = self._make_tracer(th)
         try:
+            if th.obj is not None:  # started by explored code: wait to be scheduled before anything
+                th.status = "ready"
+                th.starting.release()  # (to the thread that called start(), not to the controller)
+                th.go.acquire()
+                if self.aborting:
+                    raise Aborted()
             sys.settrace(tracer)
             try:
-                th.fn(self.state, *th.args)
+                if th.obj is not None:
+                    th.obj.run()
+                else:
+                    th.fn(self.state, *th.args)
             finally:
                 sys.settrace(None)
         except Aborted:
             th.status = "aborted"
         except BaseException as exc:  # the explored code failed: the controller reports it
             th.error = exc
+            if th.parent is not None:
+                self.errors.append((th.index, exc))  # as threading.excepthook would report it
             th.status = "failed"
         else:
             th.status = "done"
@@ -667,6 +867,27 @@ class Run:
             _current.run = None
             if not self.aborting:
                 self.back.release()
+
+    def _spawn(self, obj: Thread) -> None:
+        """``obj.start()`` in explored thread ``parent``: a new thread of this run, parked before
+        it runs anything. The controller is waiting for the parent to come back; the new thread
+        tells the parent (not the controller) that it is parked."""
+        if self.aborting:
+            raise Aborted()
+        parent = _me()[1]
+        if len(self.threads) >= MAX_THREADS:
+            raise RuntimeError(f"the explorer runs at most {MAX_THREADS} threads in a run, ended ones included (a "
+                               f"schedule has one digit per step): starting {obj.name} would make thread {MAX_THREADS}")
+        fn = obj._target if obj._target is not None and type(obj).run is Thread.run else obj.run
+        th = _Thread(len(self.threads), fn, obj._args, parent=parent, obj=obj)
+        th.starting = allocate_lock()
+        th.starting.acquire()
+        obj._run, obj._th = self, th
+        self.threads.append(th)
+        th.thread = threading.Thread(target=self._worker, args=(th,), name=f"explored-{th.index}", daemon=True)
+        th.thread.start()
+        if not th.starting.acquire(timeout=STEP_TIMEOUT):
+            raise StuckError(f"thread {th.index} did not start within {STEP_TIMEOUT:g} s")
 
     def _make_tracer(self, th: _Thread):
         if self.mode == "sync":
@@ -785,7 +1006,7 @@ class Run:
             raise ValueError(f"there is no thread {index}: threads are 0..{len(self.threads) - 1}")
         th = self.threads[index]
         if not th.enabled():
-            why = f"blocked on {th.blocked_on.label()}" if th.blocked_on else th.status
+            why = f"waiting for {th.blocked_on.waiting_text()}" if th.blocked_on else th.status
             raise ValueError(f"thread {index} cannot take a step now: it is {why}")
         self.schedule.append(index)
         th.status = "running"
@@ -799,19 +1020,19 @@ class Run:
     def _evaluate(self) -> Outcome:
         prog = self.program
         for th in self.threads:
-            if th.status == "failed":
+            if th.status == "failed" and th.parent is None:  # a started thread's exception is only recorded
                 err = th.error
                 text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
                 self.outcome = Outcome("failed", f"thread {th.index} raised {text}", th.index)
                 return self.outcome
         if prog.invariant is not None:
-            ok, why = _holds(prog.invariant, self.state)
+            ok, why = self._check(prog.invariant)
             if not ok:
                 self.outcome = Outcome("failed", f"invariant broken: {why}")
                 return self.outcome
-        if all(th.status == "done" for th in self.threads):
+        if all(th.finished for th in self.threads):
             if prog.final is not None:
-                ok, why = _holds(prog.final, self.state)
+                ok, why = self._check(prog.final)
                 if not ok:
                     self.outcome = Outcome("failed", f"final check failed: {why}")
                     return self.outcome
@@ -819,7 +1040,7 @@ class Run:
             return self.outcome
         if not any(th.enabled() for th in self.threads):
             waits = [
-                f"thread {th.index} waits for {th.blocked_on.label()} ({th.blocked_on.describe()})"
+                f"thread {th.index} waits for {th.blocked_on.waiting_text()}"
                 for th in self.threads
                 if th.blocked_on is not None
             ]
@@ -828,6 +1049,13 @@ class Run:
         if len(self.schedule) >= prog.max_steps:
             self.outcome = Outcome("limit", f"stopped after {prog.max_steps} steps")
         return self.outcome
+
+    def _check(self, check):
+        _current.checking = self  # current_run() in the check: this run
+        try:
+            return _holds(check, self.state)
+        finally:
+            _current.checking = None
 
     def finish(self) -> Outcome:
         """Go on without preemption: keep the last thread running while it can, else the lowest ready one."""
@@ -840,10 +1068,11 @@ class Run:
     def view(self, index: int) -> ThreadView:
         th = self.threads[index]
         fn = _function_of(th.fn)
-        view = ThreadView(index, getattr(fn, "__name__", str(fn)), th.status)
+        view = ThreadView(index, getattr(fn, "__name__", str(fn)), th.status, parent=th.parent,
+                          thread_name=th.obj.name if th.obj is not None and th.parent is not None else "")
         if th.status == "ready" and th.blocked_on is not None:
             view.status = "blocked" if not th.enabled() else "ready"
-            view.waiting_for = f"{th.blocked_on.label()} ({th.blocked_on.describe()})"
+            view.waiting_for = th.blocked_on.waiting_text()
         if th.error is not None:
             view.error = f"{type(th.error).__name__}: {th.error}"
         frame = th.frame
@@ -860,6 +1089,8 @@ class Run:
             if ins is not None:
                 text = f"{ins.opname} {ins.argrepr}".strip()
                 view.instruction = f"inside {text}" if th.in_call else text
+        elif th.parent is not None and th.status == "ready":
+            view.instruction = f"(started by thread {th.parent}: runs nothing until it is scheduled)"
         return view
 
     def views(self) -> list[ThreadView]:
@@ -869,6 +1100,14 @@ class Run:
         if isinstance(self.state, State):
             return {k: show(v) for k, v in self.state.shared().items()}
         return {"state": show(self.state)}
+
+    def started_alive(self) -> list[int]:
+        """The threads started during the run (not bodies of the Program) that have not ended."""
+        return [th.index for th in self.threads if th.parent is not None and not th.finished]
+
+    def error_texts(self) -> list[str]:
+        """The exceptions that ended threads started during the run, as text."""
+        return [f"thread {i} raised {type(e).__name__}" + (f": {e}" if str(e) else "") for i, e in self.errors]
 
     def primitives(self) -> dict:
         if isinstance(self.state, State):
@@ -923,6 +1162,7 @@ class Snapshot:
     primitives: dict
     enabled: list
     state: object = None
+    errors: list = field(default_factory=list)  #: "thread 2 raised OSError: ..." for started threads that raised
 
     @property
     def schedule_string(self) -> str:
@@ -1081,6 +1321,7 @@ class Program:
                 run.primitives(),
                 run.enabled(),
                 run.state,
+                run.error_texts(),
             )
 
     def search(

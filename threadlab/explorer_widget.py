@@ -1,6 +1,7 @@
 """The explorer as a widget: you are the scheduler of real Python threads.
 
-One column per thread shows its code with the next line to run highlighted, the next bytecode
+One column per thread (a thread that the explored code starts gets a column when it is started,
+and loses it on undo) shows its code with the next line to run highlighted, the next bytecode
 instruction and whether it is ready, blocked or done; below are the shared values, the locks
 and their owners, the schedule so far and the outcome. Buttons: one "step" per thread, undo,
 reset, run a typed schedule, "find a bug for me" (the systematic search) and "replay the bug"
@@ -38,10 +39,15 @@ def code_html(view) -> str:
     if view.error:
         status += f": {html.escape(view.error)}"
     nxt = f"next instruction: <code>{html.escape(view.instruction)}</code>" if view.instruction else ""
+    if view.parent is not None and view.instruction.startswith("("):
+        nxt = html.escape(view.instruction)  # a started thread that has not run yet
+    name = html.escape(view.name)
+    if view.parent is not None:
+        name = f"{html.escape(view.thread_name or view.name)}, started by thread {view.parent}"
     return (
         f"<div style='font-family:monospace;font-size:12px;border:1px solid #ccc;padding:4px;"
         f"white-space:pre;min-width:260px'>{body}</div>"
-        f"<div style='color:{colour}'>thread {view.index} ({html.escape(view.name)}): {status}</div>"
+        f"<div style='color:{colour}'>thread {view.index} ({name}): {status}</div>"
         f"<div>{nxt}</div>"
     )
 
@@ -56,12 +62,14 @@ def state_html(snap: Snapshot) -> str:
     )
     kind = snap.outcome.kind
     colour = {"completed": "#2a7", "running": "#333"}.get(kind, "#b00")
+    errors = "".join(f"<div style='color:#b00'>{html.escape(e)} (a started thread: recorded, the run goes on)</div>"
+                     for e in snap.errors)
     return (
         f"<table><tr><th align='left'>shared</th><th></th></tr>{shared}"
         + (f"<tr><th align='left'>locks &amp; co.</th><th></th></tr>{prims}" if prims else "")
         + "</table>"
         f"<div>schedule so far: <code>{snap.schedule_string or '(empty)'}</code> ({len(snap.schedule)} steps)</div>"
-        f"<div style='color:{colour}'><b>{html.escape(str(snap.outcome))}</b></div>"
+        f"{errors}<div style='color:{colour}'><b>{html.escape(str(snap.outcome))}</b></div>"
     )
 
 
@@ -77,11 +85,11 @@ class ExplorerWidget(widgets.VBox):
         self.found: SearchResult | None = None
         self.replay_position = 0
         self.message = ""
-        n = len(program.threads)
-        self.buttons = [widgets.Button(description=f"step thread {i}") for i in range(n)]
-        self.codes = [widgets.HTML() for _ in range(n)]
-        for i, button in enumerate(self.buttons):
-            button.on_click(lambda _b, i=i: self.step(i))
+        self.buttons: list = []  # one per thread the widget has shown so far (started threads included)
+        self.codes: list = []
+        self._columns: list = []
+        self.columns = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
+        self._ensure_columns(len(program.threads))
         self.undo_button = widgets.Button(description="undo", icon="undo")
         self.reset_button = widgets.Button(description="reset", icon="refresh")
         self.search_button = widgets.Button(description="find a bug for me", icon="search", button_style="info")
@@ -95,13 +103,10 @@ class ExplorerWidget(widgets.VBox):
         self.run_button.on_click(lambda _b: self.run(self.schedule_box.value))
         self.state = widgets.HTML()
         self.status = widgets.HTML()
-        columns = widgets.HBox(
-            [widgets.VBox([code, button]) for code, button in zip(self.codes, self.buttons)]
-        )
         super().__init__(
             children=[
                 widgets.HTML(f"<b>{html.escape(self.title)}</b>"),
-                columns,
+                self.columns,
                 self.state,
                 widgets.HBox([self.undo_button, self.reset_button, self.search_button, self.replay_button]),
                 widgets.HBox([self.schedule_box, self.run_button]),
@@ -109,6 +114,20 @@ class ExplorerWidget(widgets.VBox):
             ]
         )
         self._show([])
+
+    def _ensure_columns(self, n: int) -> None:
+        """Show one column per thread of the current run: threads started by the explored code
+        come and go with the schedule."""
+        while len(self.buttons) < n:
+            i = len(self.buttons)
+            button = widgets.Button(description=f"step thread {i}")
+            button.on_click(lambda _b, i=i: self.step(i))
+            code = widgets.HTML()
+            self.buttons.append(button)
+            self.codes.append(code)
+            self._columns.append(widgets.VBox([code, button]))
+        if len(self.columns.children) != n:
+            self.columns.children = tuple(self._columns[:n])
 
     # ---- actions (the buttons call these; so can code)
 
@@ -200,6 +219,7 @@ class ExplorerWidget(widgets.VBox):
         snap = self.snapshot
         if snap is None:
             return
+        self._ensure_columns(len(snap.threads))
         for view, code, button in zip(snap.threads, self.codes, self.buttons):
             code.value = code_html(view)
             button.disabled = view.index not in snap.enabled

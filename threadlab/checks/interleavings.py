@@ -3,7 +3,7 @@
 The generic part, used by the labs' checks too:
 
 - :func:`explorable`   a copy of the learner's function or class in which ``threading``'s Lock, RLock,
-  Condition, Event, Semaphore and BoundedSemaphore are the explorer's (in the learner's code only:
+  Condition, Event, Semaphore, BoundedSemaphore and Thread are the explorer's (in the learner's code only:
   nothing else in the kernel changes)
 - :func:`prove`        every schedule of a small program with at most :data:`BOUND` preemptions must
   complete; else an ``AssertionError`` with the failing schedule as a short table (thread, line of
@@ -42,6 +42,11 @@ from threadlab.explorer import (
     RLock,
     Semaphore,
     State,
+    Thread,
+    active_count,
+    current_thread,
+    enumerate_threads,
+    get_ident,
     parse_schedule,
 )
 
@@ -112,7 +117,9 @@ def _shim_threading():
     shim = types.ModuleType("threading", "threading, with the explorer's primitives (see threadlab.explorer)")
     shim.Lock, shim.RLock, shim.Condition = Lock, RLock, Condition
     shim.Event, shim.Semaphore, shim.BoundedSemaphore = Event, Semaphore, BoundedSemaphore
-    for name in ("Thread", "Timer", "Barrier"):
+    shim.Thread, shim.current_thread, shim.get_ident = Thread, current_thread, get_ident
+    shim.enumerate, shim.active_count = enumerate_threads, active_count
+    for name in ("Timer", "Barrier"):
         setattr(shim, name, _refuse(f"threading.{name}"))
     shim.TIMEOUT_MAX = threading.TIMEOUT_MAX
     shim.__getattr__ = lambda name: getattr(threading, name)
@@ -130,7 +137,9 @@ _REAL = {  # what a cell may have imported by name, and what the explored copy g
     threading.Lock: Lock, threading.RLock: RLock, threading.Condition: Condition, threading.Event: Event,
     threading.Semaphore: Semaphore, threading.BoundedSemaphore: BoundedSemaphore,
     time.sleep: lambda seconds: None,
-    threading.Thread: _refuse("threading.Thread"), threading.Barrier: _refuse("threading.Barrier"),
+    threading.Thread: Thread, threading.current_thread: current_thread, threading.get_ident: get_ident,
+    threading.enumerate: enumerate_threads, threading.active_count: active_count,
+    threading.Timer: _refuse("threading.Timer"), threading.Barrier: _refuse("threading.Barrier"),
 }
 
 
@@ -274,9 +283,10 @@ def explorable(*objects):
     ``Lock`` imported from threading) is an explorer lock, so :class:`threadlab.explorer.Program`
     can run its methods one bytecode at a time; functions and classes of the same notebook that
     they use are copied along (a subclass's base, a helper function), ``time.sleep`` does nothing
-    (a point where another thread may run) and starting a ``threading.Thread`` raises
-    :class:`Unexplorable`. The originals are untouched. Returns one copy, or a tuple of copies
-    for several objects, and the functions to step through as the copies' ``__explored__``.
+    (a point where another thread may run), a ``threading.Thread`` it starts is a thread of the
+    run (:class:`threadlab.explorer.Thread`) and ``Timer`` or ``Barrier`` raise :class:`Unexplorable`.
+    The originals are untouched. Returns one copy, or a tuple of copies for several objects, and
+    the functions to step through as the copies' ``__explored__``.
     """
     first = objects[0]
     fn = first if isinstance(first, types.FunctionType) else next(
@@ -376,7 +386,7 @@ def schedule_table(program: Program, schedule) -> str:
     shared values afterwards; one row per stretch of steps of one thread. A row ends in "(woken)"
     when the thread came back from a wait, "(blocks)" when it stopped at a lock or a wait."""
     steps = parse_schedule(schedule) if isinstance(schedule, str) else list(schedule)
-    rows = []  # [first step, last step, thread, [lines], shared, woken, blocks]
+    rows = []  # [first step, last step, thread, [lines], shared, woken, blocks, [threads it started]]
     with program.start() as run:
         for k, index in enumerate(steps, 1):
             if run.outcome.finished:
@@ -384,16 +394,19 @@ def schedule_table(program: Program, schedule) -> str:
             view = run.view(index)
             line = view.line.split("  #")[0].rstrip() or f"({view.code_name or view.name})"  # no end-of-line comment
             woken = bool(view.waiting_for) and not view.waiting_for.startswith("pause")
+            threads_before = len(run.threads)
             run.step(index)
+            started = list(range(threads_before, len(run.threads)))  # threads this step started
             blocks = not run.outcome.finished and run.view(index).status == "blocked"
             shared = "; ".join(f"{k}={v}" for k, v in run.shared().items())
             if rows and rows[-1][2] == index:
                 row = rows[-1]
                 row[1], row[4], row[6] = k, shared, blocks
+                row[7] += started
                 if row[3][-1] != line:
                     row[3].append(line)
             else:
-                rows.append([k, k, index, [line], shared, woken, blocks])
+                rows.append([k, k, index, [line], shared, woken, blocks, started])
         end = run.outcome
         after = {v.index: v for v in run.views()}
     lines = [f"  {'steps':>7}  {'thread':<8}{'ran these lines of your code':<58}shared values after"]
@@ -402,11 +415,14 @@ def schedule_table(program: Program, schedule) -> str:
         if row is None:
             lines.append(f"  {'...':>7}")
             continue
-        first, last, index, code, shared, woken, blocks = row
+        first, last, index, code, shared, woken, blocks, started = row
         steps_text = f"{first}" if first == last else f"{first}-{last}"
         ran = code[0] if len(code) == 1 else f"{code[0]} ... {code[-1]}" if len(code) > 2 else " / ".join(code)
-        marks = ("(woken) " if woken else "") + ("(blocks)" if blocks else "")
-        ran = _cut(ran, 56 - len(marks) - (1 if marks else 0)) + (" " + marks.strip() if marks else "")
+        marks = ("(woken) " if woken else "") + ("(blocks) " if blocks else "")
+        if started:  # threads started in these steps (numbered after the ones the run had)
+            marks += f"(starts thread{'s' * (len(started) > 1)} {', '.join(map(str, started))})"
+        marks = marks.strip()
+        ran = _cut(ran, max(20, 56 - len(marks) - 1)) + (" " + marks if marks else "")
         lines.append(f"  {steps_text:>7}  {index:<8}{ran:<58}{_cut(shared, 130)}")
     blocked = [f"thread {v.index} waits at `{v.line}` for {v.waiting_for}" for v in after.values()
                if v.status == "blocked" and v.waiting_for]

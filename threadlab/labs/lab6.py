@@ -13,6 +13,10 @@ The scanner referee is a ``probe(port)`` function that records which ports were 
 times, and how many probes ran at once, around the real probe of :mod:`threadlab.servers` (which
 connects to sockets that the notebook opened on 127.0.0.1). :func:`forced_seed_scan` runs the 2009
 tutorial's scanner (lesson 06 writes it out) with its lost wakeup forced at every wait.
+
+:func:`explore_dinner` and :func:`explore_scan` run the learner's philosopher and scanner in the
+course's schedule explorer (:mod:`threadlab.explorer`), which tries every schedule of a small
+dinner or scan up to a bound instead of sampling them.
 """
 
 from __future__ import annotations
@@ -731,3 +735,138 @@ def _in_mode(program, mode):
     from threadlab.checks.interleavings import _in_mode as in_mode
 
     return in_mode(program, mode)
+
+
+# --- every schedule of a small scan, with the explorer ----------------------------------------
+#
+# The referee above runs the learner's scanner on real sockets and samples schedules; the explorer
+# tries them all for three ports. The learner's scan_ports (copied by explorable, so its threads,
+# semaphores and locks are the explorer's) is the one body of a program; the scanner threads it
+# starts become threads of the run. Mode "sync": the scanners share nothing but the primitives and
+# the probe, so the moments that matter are the primitives' operations and the middle of a probe.
+
+#: (mode, preemption bound) of the two programs: max_threads=1 with up to two switches (27 schedules
+#: of the reference, 0.06 s), max_threads=2 with one (103 schedules, 0.17 s; two switches would be 790
+#: schedules and 1.3 s, and every mistake of the mutation suite is caught without them)
+SCAN_SEARCH = {1: (("sync", 2),), 2: (("sync", 1),)}
+
+
+class ExploredProbe:
+    """Probes for the explorer: ``probe(port)`` is plain Python (not stepped through) that counts the
+    probes in progress, lets another thread run in the middle of each probe
+    (:func:`~threadlab.explorer.pause`), returns whether the port is open and raises ``OSError`` for
+    the ports in ``fail``. Shown among the shared values as the probes in progress and those done."""
+
+    def __init__(self, open_ports, fail=()):
+        self.open = set(open_ports)
+        self.fail = set(fail)
+        self.calls: Counter = Counter()
+        self.active = 0
+        self.most_active = 0
+        self.callers: set[int] = set()  # the explored threads that called it
+        self.in_progress: list[int] = []
+        self.alive_at_return: list[int] = []  # set by the program: started threads alive when scan_ports returned
+        self.done: dict[int, str] = {}  # port: open, closed or OSError, in the order they ended
+
+    def probe(self, port: int) -> bool:
+        from threadlab.explorer import explored_thread, pause
+
+        self.callers.add(explored_thread())
+        self.calls[port] += 1
+        self.active += 1
+        self.most_active = max(self.most_active, self.active)
+        self.in_progress.append(port)
+        outcome = "OSError"
+        try:
+            pause()  # a probe takes a while: other threads may run meanwhile
+            if port in self.fail:
+                raise OSError(f"probe of port {port} failed: host unreachable (the check made it fail)")
+            outcome = "open" if port in self.open else "closed"
+            return port in self.open
+        finally:
+            self.active -= 1
+            self.in_progress.remove(port)
+            self.done[port] = outcome
+
+    def __repr__(self):
+        done = ", ".join(f"{port}: {outcome}" for port, outcome in self.done.items())
+        return f"in progress {self.in_progress}, done {{{done}}}"
+
+
+def _scan_program(scan_ports, ports, max_threads: int, open_ports, fail, trace, name: str, invariant=None,
+                  final=None):
+    from threadlab.explorer import Program, Semaphore, State, current_run
+
+    expected = sorted(p for p in ports if p in set(open_ports) and p not in set(fail))
+
+    def setup():
+        return State(probes=ExploredProbe(open_ports, fail), returned="nothing yet")
+
+    def scan(s):
+        s.returned = scan_ports(list(ports), max_threads, s.probes.probe)
+        s.probes.alive_at_return = current_run().started_alive()
+
+    def within_limit(s):
+        if s.probes.active > max_threads:
+            raise AssertionError(f"{s.probes.active} probes in progress at once, the limit is max_threads={max_threads}")
+        waiting = [i for i in current_run().started_alive() if i not in s.probes.callers]
+        if s.probes.active + len(waiting) > max_threads:
+            raise AssertionError(f"{s.probes.active} probe(s) in progress and scanner thread(s) {waiting} started, not "
+                                 f"probing yet: more scanners alive than max_threads={max_threads}. Each scanner must "
+                                 "hold a permit from before it starts until its probe is done")
+
+    def scanned(s):
+        if s.probes.alive_at_return:
+            raise AssertionError(f"scanner thread(s) {s.probes.alive_at_return} were still running when scan_ports returned: "
+                                 "join every scanner thread before you return")
+        never = [p for p in ports if s.probes.calls[p] == 0]
+        twice = [p for p in ports if s.probes.calls[p] > 1]
+        if never or twice:
+            raise AssertionError(f"ports {never} were never probed" if never else f"ports {twice} were probed more "
+                                 "than once")
+        if s.returned != expected:
+            raise AssertionError(f"scan_ports returned {s.returned!r}, expected the sorted open ports {expected}")
+        missing = sum(max(0, sem.initial - sem.value) for sem in current_run().created if isinstance(sem, Semaphore))
+        if missing:
+            raise AssertionError(f"{missing} permit(s) of your semaphore were never given back after every scanner "
+                                 "ended: release the permit in the scanner's `finally:`")
+
+    return Program(scan, setup=setup, invariant=invariant or within_limit, final=final or scanned, trace=trace,
+                   name=name, mode="sync", max_steps=300)
+
+
+def explore_scan(scan_ports):
+    """Every schedule of ``scan_ports`` on three ports (up to two switches at the primitives and in
+    the middle of the probes with ``max_threads=1``, one with 2), with a probe that raises ``OSError``
+    for one of them.
+
+    ``scan_ports([3, 1, 2], 1, probe)`` (port 1 fails) and ``scan_ports([1, 2, 3], 2, probe)`` (port 2
+    fails): never more probes in progress than ``max_threads``; scan_ports returns the sorted open
+    ports, every port probed once, no scanner thread still running and every permit given back. A
+    probe that raises must not leave the scan stuck: a schedule in which every thread waits is a
+    deadlock, shown as a table. And with ``max_threads=2``, some schedule must have two probes in
+    progress at once, or the scanners run one after the other."""
+    from threadlab.checks.interleavings import explorable, prove, traced_functions
+
+    copy = explorable(scan_ports)
+    trace = traced_functions(copy)
+    hint = ("take a permit (slots.acquire()) before you start each scanner thread, give it back in the scanner's "
+            "`finally:` (a probe may raise), and join every scanner before you return sorted(found)")
+    one = _scan_program(copy, (3, 1, 2), 1, {2, 3}, {1}, trace,
+                        "scan_ports([3, 1, 2], max_threads=1): port 1's probe raises OSError")
+    two = _scan_program(copy, (1, 2, 3), 2, {1, 3}, {2}, trace,
+                        "scan_ports([1, 2, 3], max_threads=2): port 2's probe raises OSError")
+    prove(one, hint, searches=SCAN_SEARCH[1])
+    prove(two, hint, searches=SCAN_SEARCH[2])
+
+    def one_at_a_time(s):
+        return s.probes.active < 2
+
+    overlap = _scan_program(copy, (1, 2, 3), 2, {1, 3}, (), trace, "scan_ports([1, 2, 3], max_threads=2)",
+                            invariant=one_at_a_time, final=lambda s: True)
+    mode, bound = SCAN_SEARCH[2][0]
+    together = _in_mode(overlap, mode).search(bound=bound)
+    if not together.found:
+        raise AssertionError("scan_ports([1, 2, 3], max_threads=2): in no schedule were two probes in progress at "
+                             "once: the scanners run one after the other. Hint: start every scanner first, then "
+                             "join them all (a join right after each start waits for that scanner to end)")
