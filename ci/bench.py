@@ -825,6 +825,11 @@ round than the parallel run's share of the work, which is noise from the machine
 CPU the host shares, a thread moving between cores); read 0.9-1.2 as "at the ideal". Against something
 measured in the same run, the ratio says how many times more time or work it took (a per-task cost of
 5.7 is 5.7 times the yardstick's). Re-run it with `python3 ci/course.py bench` to see your own machine.
+
+Two more reports live next to this one, about the checks rather than speed: [mutants.md](mutants.md),
+the full mutation suite (every lesson exercise and lab: which realistic wrong answers the visible and
+all checks catch), and [counterexamples.md](counterexamples.md), the schedule the explorer shows for each
+of the labs' race and deadlock mistakes, ten runs each.
 """
 
 
