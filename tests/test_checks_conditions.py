@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from threadlab.checks.conditions import StrictCondition, check_latch, check_take_turns, strict_conditions
+from threadlab.checks.conditions import StrictCondition, check_latch, check_take_turns, explore_latch, strict_conditions
 
 # --- the strict Condition --------------------------------------------------------------------------
 
@@ -176,6 +176,13 @@ class NoLock(GoodLatch):
 class Placeholder:
     def __init__(self, count):
         raise NotImplementedError
+
+
+def test_explore_latch_passes_a_right_latch_and_shows_notify_for_notify_all_deadlocking():
+    explore_latch(GoodLatch)  # every schedule of the small programs passes
+    with pytest.raises(AssertionError) as shown:
+        explore_latch(NotifyOne)
+    assert "ends deadlock" in str(shown.value)
 
 
 @pytest.mark.parametrize("latch", [GoodLatch, EventLatch])

@@ -321,7 +321,7 @@ def test_sync_mode_skips_switches_just_before_a_release_and_still_finds_the_dead
     assert found.found and found.outcome.kind == "deadlock" and found.runs <= 10
 
 
-# ---------------------------------------------------------------- lessons 04 and 06
+# ---------------------------------------------------------------- lesson 04 (lesson 06: test_checks_conditions.py)
 
 
 def test_lesson_safe_add_right_passes_and_a_lock_let_go_in_between_gets_a_schedule():
@@ -343,35 +343,6 @@ def test_lesson_safe_add_right_passes_and_a_lock_let_go_in_between_gets_a_schedu
 
     assert verdict(explore_safe_add, right) == "passed"
     assert "an update was lost" in verdict(explore_safe_add, let_go)
-
-
-def test_lesson_latch_notify_for_notify_all_deadlocks_in_a_schedule():
-    from threadlab.checks.conditions import explore_latch
-
-    class Latch:
-        def __init__(self, count):
-            self.count = count
-            self.cond = threading.Condition()
-
-        def count_down(self):
-            with self.cond:
-                self.count -= 1
-                if self.count <= 0:
-                    self.cond.notify_all()
-
-        def wait(self, timeout=None):
-            with self.cond:
-                return self.cond.wait_for(lambda: self.count <= 0, timeout)
-
-    class NotifyOne(Latch):
-        def count_down(self):
-            with self.cond:
-                self.count -= 1
-                if self.count <= 0:
-                    self.cond.notify()
-
-    assert verdict(explore_latch, Latch) == "passed"
-    assert "ends deadlock" in verdict(explore_latch, NotifyOne)
 
 
 def test_also_show_schedule_appends_the_schedule_to_a_failure_and_catches_what_the_test_missed():
