@@ -95,7 +95,7 @@ def show_bug():
     return widget
 
 
-show_last_bug = show_bug  # the name lesson 15 uses
+show_last_bug = show_bug  # its earlier name, kept for code written against it
 
 
 # ---------------------------------------------------------------- the learner's code, explorable
@@ -491,9 +491,6 @@ def _preemptions(program: Program, schedule) -> int:
     return count
 
 
-_prove = prove  # the lesson checks below call it by its old name
-
-
 # ---------------------------------------------------------------- 15.1: check, then act
 
 
@@ -517,7 +514,7 @@ def check_safe_withdraw(withdraw) -> Verdict:
             program = Program((withdraw, 80), (withdraw, 80), setup=lambda b=balance: State(balance=b, lock=Lock()),
                               invariant=_never_negative, final=one_withdrawal,
                               name=f"two withdrawals of 80 from {balance}")
-            _prove(program, "check the balance and subtract inside one `with s.lock:` block (it also releases "
+            prove(program, "check the balance and subtract inside one `with s.lock:` block (it also releases "
                             "the lock on every path), and allow a withdrawal of the whole balance (`>=`)")
 
     return check("Exercise 15.1: a safe withdrawal", test)
@@ -549,7 +546,7 @@ def check_lock_order(thread1) -> Verdict:
         _attempted(thread1)
         program = Program(left_then_right, thread1, setup=_two_locks, final=_both_moved,
                           name="thread 0 takes left then right; thread 1 is yours")
-        _prove(program, "take the locks in the order thread 0 takes them (left, then right) and hold both "
+        prove(program, "take the locks in the order thread 0 takes them (left, then right) and hold both "
                         "while you change s.moved")
 
     return check("Exercise 15.2: one lock order", test)
@@ -598,10 +595,10 @@ def check_consumer(consumer) -> Verdict:
         _attempted(consumer)
         hint = ("hold s.cv, wait in a `while not s.items:` loop (a wakeup only means that something happened: "
                 "test again), and pop while you still hold s.cv")
-        _prove(Program(consumer, producer_with_early_wakeup, final=_all_consumed,
+        prove(Program(consumer, producer_with_early_wakeup, final=_all_consumed,
                        setup=lambda: State(items=[], cv=Condition(Lock())),
                        name="your consumer; a producer that wakes it too early"), hint)
-        _prove(Program(consumer, second_consumer, final=_one_consumed,
+        prove(Program(consumer, second_consumer, final=_one_consumed,
                        setup=lambda: State(items=["x"], taken=0, cv=Condition(Lock())),
                        name="your consumer; another consumer"), hint)
 
@@ -635,7 +632,7 @@ def check_slot_wait(main, scan_done) -> Verdict:
 
         program = Program(main, scan_done, setup=setup, invariant=_never_over_limit, final=_next_scan_started,
                           name="main waits for a slot; a scan ends")
-        _prove(program, "test the count and wait under the same lock: `with s.slot_cv:` then "
+        prove(program, "test the count and wait under the same lock: `with s.slot_cv:` then "
                         "`while s.active >= s.limit: s.slot_cv.wait()`; the scan that ends changes s.active "
                         "and calls s.slot_cv.notify() inside `with s.slot_cv:`")
 
