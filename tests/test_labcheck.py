@@ -7,6 +7,7 @@ import queue
 import sys
 import threading
 import time
+import types
 
 import pytest
 
@@ -599,6 +600,49 @@ def test_amplified_races_yields_right_before_each_store_in_a_new_thread_from_the
         t.join()
     assert set(yielded) == stores  # (it sleeps in small steps waiting for another thread's store)
 
+
+
+def test_amplified_races_yields_at_each_store_whatever_ran_before(monkeypatch):
+    """A loop with two stores and yield_every=2: both stores yield, whichever store count came before.
+
+    (Counting all stores together, one of the two only ever yielded, and which one depended on the
+    tests that ran before: lab 4's racy pool, whose window is before its first store, was missed
+    in 1-5 runs of 10 after another check had run.)"""
+    def two_stores(box, n):
+        for _ in range(n):
+            box.first = box.first + 1
+            box.second = box.first
+
+    first, second = sorted(labcheck._offsets_of_stores(two_stores.__code__))
+    for before in range(3):  # stores reached before, in some other code
+        yielded = []
+        monkeypatch.setattr(labcheck, "_sleep", lambda seconds, seen=yielded: seen.append(sys._getframe(2).f_lasti))
+        monkeypatch.setattr(labcheck, "_YIELD_WAIT", 0.0)
+        with amplified_races(yield_every=2, start_delay=0):
+            labcheck._stores_total += before
+            t = threading.Thread(target=two_stores, args=(types.SimpleNamespace(first=0, second=0), 8))
+            t.start()
+            t.join()
+        assert yielded.count(first) == 4 and yielded.count(second) == 4, (before, yielded)
+
+
+def test_a_block_left_late_by_a_timed_out_check_does_not_undo_the_next_one():
+    interval = sys.getswitchinterval()
+    leave, left = threading.Event(), threading.Event()
+
+    def stuck_while_amplified():
+        with amplified_races():
+            leave.wait(5)
+        left.set()
+
+    outcome, _ = run_check([stuck_while_amplified], timeout=0.3)
+    assert statuses(outcome) == ["timed out"] and sys.getswitchinterval() == interval
+    with amplified_races(yield_every=3):
+        leave.set()  # the abandoned test now leaves its block, inside this one
+        assert left.wait(5)
+        assert sys.getswitchinterval() < interval and labcheck._yield_every == 3
+        assert threading.gettrace() is labcheck._new_thread_tracer
+    assert sys.getswitchinterval() == interval and threading.gettrace() is None and labcheck._yield_every == 0
 
 # --- resource limits ------------------------------------------------------------------------------------------
 

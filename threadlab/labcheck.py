@@ -681,6 +681,7 @@ _STORES = frozenset(
 )
 _yield_every = 0  # give up the GIL before every n-th store (0: never)
 _stores_total = 0  # stores reached in traced code (all threads; a lost update here and there is harmless)
+_store_site_counts: dict = {}  # (code, offset) -> times that store was reached (lost updates harmless too)
 _sleep = time.sleep
 # time.sleep(0) may give the GIL back to the same thread at once (measured on 3.10: racy counters
 # caught 13-23/40 at 2 threads x 200 increments); a real, tiny sleep lets another thread in
@@ -701,11 +702,15 @@ def _opcode_tracer(frame, event, arg):
     # a tiny switch interval lets another thread in before (almost) any bytecode of the learner's code;
     # giving up the GIL right before each write to shared state (attribute, item, global, closure
     # variable) makes sure the window between a read and its write-back is open every time
+    # (every n-th time *each* store is reached: counting all stores together, a loop with two stores
+    # and n=4 yielded at one of them only, and which one depended on what ran before)
     global _stores_total
     if event == "opcode" and _yield_every and frame.f_lasti in _offsets_of_stores(frame.f_code):
         _stores_total += 1
         seen = _stores_total
-        if seen % _yield_every == 0:
+        site = (frame.f_code, frame.f_lasti)
+        reached = _store_site_counts[site] = _store_site_counts.get(site, 0) + 1
+        if reached % _yield_every == 0:
             # wait (briefly) until some other thread reaches a store too: with only two threads a
             # plain yield often found the other one asleep in its own yield
             give_up = time.monotonic() + _YIELD_WAIT
@@ -774,47 +779,80 @@ def amplified_races(switch_interval: float = 1e-6, trace: bool = True, yield_eve
     Sets ``sys.setswitchinterval(switch_interval)`` and (with ``trace``) installs an opcode-level
     trace function in the current thread and, through ``threading.settrace``, in every thread
     started inside the block; with ``yield_every=n`` (n > 0) that trace function also gives up the
-    GIL right before every n-th store to an attribute, item, global or closure variable in the
-    learner's code, until another thread reaches a store too or 0.5 ms pass (n=1: before each
-    one, slowest for a correct locked solution), and each thread started inside the block pauses
-    at its start until no thread has started for ``start_delay`` seconds, so threads started one
-    after another really overlap.
+    GIL right before a store to an attribute, item, global or closure variable in the learner's
+    code, every n-th time that store is reached, until another thread reaches a store too or
+    0.5 ms pass (n=1: every time, slowest for a correct locked solution), and each thread started
+    inside the block pauses at its start until no thread has started for ``start_delay`` seconds,
+    so threads started one after another really overlap.
     Together they open every read-modify-write window, so a racy counter loses updates in every
     run instead of now and then (measured in tests/test_labcheck.py: 4 threads x 300 increments,
     every run on Python 3.10-3.13; use 4 threads or more: with 2, 96-100 runs of 100 on a loaded
     2-core machine). Library code (the standard library,
     site-packages, threadlab) is not traced, and the tracing makes the learner's code 10-100x
     slower: keep workloads small inside the block.
-    Everything is restored on exit; threads still running after the block keep their tracing
-    until they end (slower, not wrong).
+    Everything is restored when the last open block exits (blocks may overlap: a check that timed
+    out inside one may leave it while the next test is inside its own, and changes nothing then);
+    threads still running after the block keep their tracing until they end (slower, not wrong).
     """
-    global _yield_every, _start_delay
-    saved = _amplification_state()
+    global _base_state
     old_trace = sys.gettrace()
-    sys.setswitchinterval(switch_interval)
+    token = object()
+    with _blocks_lock:
+        if not _blocks:
+            _base_state = _current_state()
+        interval, thread_trace, every, delay = _current_state()
+        interval = switch_interval
+        if trace:
+            _prime_opcode_events()
+            every, delay, thread_trace = max(0, int(yield_every)), max(0.0, float(start_delay)), _new_thread_tracer
+        _blocks[token] = (interval, thread_trace, every, delay)
+        _apply_state(_blocks[token])
     if trace:
-        _prime_opcode_events()
-        _yield_every = max(0, int(yield_every))
-        _start_delay = max(0.0, float(start_delay))
-        threading.settrace(_new_thread_tracer)
         sys.settrace(_call_tracer)
     try:
         yield
     finally:
         if trace:
             sys.settrace(old_trace)
-        _restore_amplification(saved)
+        with _blocks_lock:
+            # a block a timed-out check abandoned was already undone (_restore_amplification): its
+            # late exit must not undo the block another test has open now
+            if _blocks.pop(token, None) is not None:
+                _apply_state(list(_blocks.values())[-1] if _blocks else _base_state)
 
 
-def _amplification_state():
+# the open amplified_races() blocks, oldest first (a test running in one thread, a timed-out one still
+# running in another), their settings, and the settings from before the first one
+_blocks: dict = {}
+_blocks_lock = threading.Lock()
+_base_state = None
+
+
+def _current_state():
     return sys.getswitchinterval(), threading.gettrace(), _yield_every, _start_delay
 
 
-def _restore_amplification(state):
+def _apply_state(state):
     global _yield_every, _start_delay
     interval, thread_trace, _yield_every, _start_delay = state
     sys.setswitchinterval(interval)
     threading.settrace(thread_trace)
+
+
+def _amplification_state():
+    """A mark to give :func:`_restore_amplification`: the amplified_races() blocks open now."""
+    with _blocks_lock:
+        return set(_blocks)
+
+
+def _restore_amplification(mark):
+    """Close the blocks opened since ``mark`` (by a test that timed out inside them)."""
+    with _blocks_lock:
+        opened = [token for token in _blocks if token not in mark]
+        for token in opened:
+            del _blocks[token]
+        if opened:
+            _apply_state(list(_blocks.values())[-1] if _blocks else _base_state)
 
 
 # --- running tests under a timeout ------------------------------------------------------------------
