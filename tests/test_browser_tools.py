@@ -17,11 +17,19 @@ def code(src, outputs=(), count=1, tags=(), nbgrader=None):
     meta = {"tags": list(tags)} if tags else {}
     if nbgrader:
         meta["nbgrader"] = nbgrader
-    return {"cell_type": "code", "source": src, "outputs": list(outputs), "execution_count": count, "metadata": meta}
+    return {"cell_type": "code", "id": _cell_id(), "source": src, "outputs": list(outputs), "execution_count": count,
+            "metadata": meta}
 
 
 def md(src):
-    return {"cell_type": "markdown", "source": src, "metadata": {}}
+    return {"cell_type": "markdown", "id": _cell_id(), "source": src, "metadata": {}}
+
+
+_ids = iter(range(10**6))
+
+
+def _cell_id():
+    return f"cell-{next(_ids)}"
 
 
 ERROR = {"output_type": "error", "ename": "ValueError", "evalue": "boom", "traceback": []}
