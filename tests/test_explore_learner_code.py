@@ -2,6 +2,7 @@
 failing schedule as a table, the same verdict and the same text every time, and the labs' explorer
 tests on right and wrong answers written the way learners write them."""
 
+import queue
 import threading
 import time
 from threading import Lock as ImportedLock
@@ -11,7 +12,7 @@ import pytest
 from threadlab import explorer
 from threadlab.checks import interleavings as I
 from threadlab.checks import threads_left
-from threadlab.labs import lab2, lab3, lab6
+from threadlab.labs import lab2, lab3, lab4, lab6
 
 
 @pytest.fixture(autouse=True)
@@ -303,6 +304,121 @@ def test_lab6_one_lock_for_the_table_is_safe_but_serial():
 
     assert "safe but serial" in verdict(lab6.explore_dinner, serial)
 
+
+
+# lab 4: pools, written the way learners write them (the worker of exercise 1 along)
+
+STOP = lab4.STOP
+
+
+def worker(jobs, results, func):
+    while (item := jobs.get()) is not STOP:
+        i, x = item
+        try:
+            results.put((i, func(x)))
+        except Exception as exc:
+            results.put((i, exc))
+
+
+def pool(func, items, workers, stops=None, stops_first=False, join=True, finish_order=False):
+    jobs, results = queue.Queue(), queue.Queue()
+    threads = [threading.Thread(target=worker, args=(jobs, results, func)) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for _ in range(workers if stops_first else 0):
+        jobs.put(STOP)
+    for i, x in enumerate(items):
+        jobs.put((i, x))
+    for _ in range(0 if stops_first else workers if stops is None else stops):
+        jobs.put(STOP)
+    if join:
+        for t in threads:
+            t.join()
+    if finish_order:
+        return [results.get()[1] for _ in items]
+    answer = [None] * len(items)
+    for _ in items:
+        i, value = results.get()
+        answer[i] = value
+    return answer
+
+
+def run_pool(func, items, workers):
+    return pool(func, items, workers)
+
+
+def one_stop(func, items, workers):
+    return pool(func, items, workers, stops=1)
+
+
+def stops_first(func, items, workers):
+    return pool(func, items, workers, stops_first=True)
+
+
+def never_joined(func, items, workers):
+    return pool(func, items, workers, join=False)
+
+
+def finish_order(func, items, workers):
+    return pool(func, items, workers, finish_order=True)
+
+
+def one_by_one(func, items, workers):
+    jobs, results = queue.Queue(), queue.Queue()
+    for i, x in enumerate(items):
+        jobs.put((i, x))
+    for _ in range(workers):
+        jobs.put(STOP)
+    for _ in range(workers):
+        t = threading.Thread(target=worker, args=(jobs, results, func))
+        t.start()
+        t.join()
+    answer = [None] * len(items)
+    for _ in items:
+        i, value = results.get()
+        answer[i] = value
+    return answer
+
+
+
+def impatient_worker(jobs, results, func):  # gives up after 10 s without a job: a schedule may be that slow
+    while (item := jobs.get(timeout=10)) is not STOP:
+        i, x = item
+        results.put((i, func(x)))
+
+
+def impatient_pool(func, items, workers):
+    jobs, results = queue.Queue(), queue.Queue()
+    threads = [threading.Thread(target=impatient_worker, args=(jobs, results, func)) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for i, x in enumerate(items):
+        jobs.put((i, x))
+    for _ in threads:
+        jobs.put(STOP)
+    for t in threads:
+        t.join()
+    return [value for _, value in sorted(results.get() for _ in items)]
+
+@pytest.mark.parametrize("wrong, says", [
+    (one_stop, "ends deadlock: every live thread is blocked: thread 0 waits for thread 2 to end (it waits for queue)"),
+    (stops_first, "ends deadlock"),
+    (never_joined, "were still running when run_pool returned"),
+    (finish_order, "run_pool returned [20, 30, 10], expected [10, 20, 30]"),
+    (one_by_one, "in no schedule were two jobs in progress at once"),
+    (impatient_pool, "(raised Empty)"),
+])
+def test_lab4_pool_mistakes_get_a_schedule(wrong, says):
+    text = verdict(lab4.explore_pool, wrong)
+    assert says in text, text
+    if "in no schedule" not in says:
+        assert "steps  thread" in text and "queues=" in text and "STOP" in text and " at 0x" not in text
+
+
+def test_lab4_right_pool_passes_and_its_queues_are_the_explorer_s():
+    assert verdict(lab4.explore_pool, run_pool) == "passed"
+    copy = I.explorable(run_pool)
+    assert copy.__globals__["queue"].Queue is explorer.Queue and queue.Queue is not explorer.Queue
 
 def test_sync_mode_skips_switches_just_before_a_release_and_still_finds_the_deadlock():
     def left_right(s):

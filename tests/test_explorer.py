@@ -461,3 +461,56 @@ def test_thread_api_like_threading():
     with pytest.raises(RuntimeError, match="only inside an explored run"):
         Thread(target=print).start()
     assert current_thread() is threading.current_thread() and get_ident() == threading.get_ident()
+
+
+def test_queue_like_the_standard_library_blocks_times_out_and_joins():
+    import queue
+
+    from threadlab.explorer import Queue, SimpleQueue, Thread
+
+    def producer_consumer(s):
+        def consume():
+            while (item := s.q.get()) is not None:
+                s.got.append(item)
+                s.q.task_done()
+            s.q.task_done()
+
+        t = Thread(target=consume)
+        t.start()
+        for item in (1, 2, 3, None):
+            s.q.put(item)
+        s.q.join()  # every item taken and marked done
+        s.joined = list(s.got)
+        t.join()
+
+    prog = Program(producer_consumer, setup=lambda: State(q=Queue(maxsize=1), got=[], joined=None), mode="sync",
+                   final=lambda s: s.joined == [1, 2, 3] and s.q.describe() == "[]")
+    assert prog.replay("", finish=True).outcome.kind == "completed"
+    assert not prog.search(bound=2).found
+
+    def waits_for_nothing(s):
+        try:
+            s.q.get(timeout=1)
+        except queue.Empty:
+            s.empty = True
+
+    prog = Program(waits_for_nothing, setup=lambda: State(q=SimpleQueue(), empty=False), mode="sync",
+                   final=lambda s: s.empty)
+    assert prog.replay("", finish=True).outcome.kind == "completed"
+
+    def gets_for_ever(s):
+        s.q.get()
+
+    snap = Program(gets_for_ever, setup=lambda: State(q=Queue()), mode="sync").replay("", finish=True)
+    assert snap.outcome.kind == "deadlock" and "thread 0 waits for queue q ([])" in snap.outcome.message
+
+    q = Queue(maxsize=1)  # outside a run: never blocks, raises instead
+    q.put_nowait("STOP")
+    with pytest.raises(queue.Full):
+        q.put("more", timeout=0)
+    assert q.full() and q.qsize() == 1 and q.get_nowait() == "STOP" and q.empty()
+    with pytest.raises(queue.Empty):
+        q.get(block=False)
+    q.task_done()
+    with pytest.raises(ValueError):
+        q.task_done()

@@ -9,8 +9,8 @@ threads share nothing but locks and the like, such as the dining philosophers). 
 the bodies come from are traced; library code runs inside the step that called it.
 
 The explored code synchronises with the explorer's own :class:`Lock`, :class:`RLock`,
-:class:`Condition`, :class:`Event` and :class:`Semaphore`. They behave like the ``threading``
-ones, except that a thread that would block is *parked* as "blocked on lock a" and control goes
+:class:`Condition`, :class:`Event`, :class:`Semaphore` and :class:`Queue`. They behave like the
+``threading`` (and ``queue``) ones, except that a thread that would block is *parked* as "blocked on lock a" and control goes
 back to the controller, so a deadlock is seen (every live thread blocked) instead of hanging.
 Explored code may start threads of its own with the explorer's :class:`Thread`: each becomes a
 thread of the run, numbered after the ones it has, scheduled like the bodies (at most 10 in all).
@@ -32,6 +32,7 @@ from __future__ import annotations
 import dis
 import heapq
 import inspect
+import queue as _queue
 import sys
 import threading
 import time
@@ -48,10 +49,12 @@ __all__ = [
     "Lock",
     "Outcome",
     "Program",
+    "Queue",
     "RLock",
     "Run",
     "SearchResult",
     "Semaphore",
+    "SimpleQueue",
     "State",
     "Thread",
     "active_count",
@@ -527,6 +530,82 @@ class BoundedSemaphore(Semaphore):
         if self.value + n > self.initial:
             raise ValueError("Semaphore released too many times")
         self.value += n
+
+
+class Queue(Primitive):
+    """Like ``queue.Queue`` (FIFO; ``maxsize`` > 0 bounds it): ``get`` on an empty queue and ``put``
+    on a full one park the thread ("blocked on queue"); a timeout makes them raise ``queue.Empty``
+    or ``queue.Full`` in the schedules where nothing arrives. ``task_done``/``join`` as in the
+    standard library. Each operation is one step: the explorer never stops a thread inside one."""
+
+    kind = "queue"
+
+    def __init__(self, maxsize: int = 0, name: str | None = None):
+        super().__init__(name)
+        self.maxsize = maxsize
+        self.items: list = []
+        self.unfinished = 0
+
+    def _full(self) -> bool:
+        return 0 < self.maxsize <= len(self.items)
+
+    def put(self, item, block: bool = True, timeout: float | None = None):
+        _sync_point()
+        while self._full():
+            if not block or not self._block(lambda: not self._full(), timed=timeout is not None):
+                raise _queue.Full
+        self.items.append(item)
+        self.unfinished += 1
+
+    def get(self, block: bool = True, timeout: float | None = None):
+        _sync_point()
+        while not self.items:
+            if not block or not self._block(lambda: bool(self.items), timed=timeout is not None):
+                raise _queue.Empty
+        return self.items.pop(0)
+
+    def put_nowait(self, item):
+        return self.put(item, block=False)
+
+    def get_nowait(self):
+        return self.get(block=False)
+
+    def qsize(self) -> int:
+        _sync_point()
+        return len(self.items)
+
+    def empty(self) -> bool:
+        _sync_point()
+        return not self.items
+
+    def full(self) -> bool:
+        _sync_point()
+        return self._full()
+
+    def task_done(self):
+        _sync_point()
+        if self.unfinished <= 0:
+            raise ValueError("task_done() called too many times")
+        self.unfinished -= 1
+
+    def join(self):
+        _sync_point()
+        if self.unfinished:
+            self._block(lambda: self.unfinished == 0, timed=False)
+
+    def describe(self) -> str:
+        shown = ", ".join(show(item, 1) for item in self.items[:6]) + (", ..." if len(self.items) > 6 else "")
+        return f"[{shown}]"
+
+    def __repr__(self):
+        return f"<explorer {self.label()}: {self.describe()}>"
+
+
+class SimpleQueue(Queue):
+    """Like ``queue.SimpleQueue``: a Queue without a bound, ``task_done`` or ``join``."""
+
+    def __init__(self, name: str | None = None):
+        super().__init__(0, name)
 
 
 class _Pause(Primitive):

@@ -14,10 +14,18 @@ import os
 import threading
 import time
 
+
+class _Stop:
+    __slots__ = ()
+
+    def __repr__(self):  # shown as STOP in a queue the schedule explorer prints, never as an address
+        return "STOP"
+
+
 #: The sentinel that tells a worker thread to finish: a unique object, compared with ``is``, so that no
 #: real job (not even ``None`` or ``0``) can be mistaken for it. (A copy sent to a process is another
 #: object: processes need a sentinel that compares equal, such as ``None``.)
-STOP = object()
+STOP = _Stop()
 
 
 def noop(_=None):
