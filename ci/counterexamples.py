@@ -2,7 +2,7 @@
 the same one every time?
 
 The labs' checks run the learner's lock-based code in the course's schedule explorer (``explore_*``
-in ``threadlab.labs.lab2``/``lab6`` and the explorer cases of ``lab3``). This tool takes the lab
+in ``threadlab.labs.lab2``/``lab4``/``lab6`` and the explorer cases of ``lab3``). This tool takes the lab
 mutants of ``mutants/labN.py`` (realistic wrong answers); for each it runs the lab's setup cell and
 its solution cells, one of them edited, in a fresh IPython shell, then the explorer's test for the
 edited cell, and keeps what it said: a failing schedule as a table, a pass, or "cannot explore".
@@ -10,7 +10,7 @@ Each lab runs ``--runs`` times, each time in a new process; a counterexample cou
 run printed exactly the same text. Mutants marked ``schedule=True`` (a race or a deadlock) must get
 one, and every reference answer must pass.
 
-    python3 ci/course.py counterexamples                 # labs 2, 3 and 6, 10 runs each
+    python3 ci/course.py counterexamples                 # labs 2, 3, 4 and 6, 10 runs each
     python3 ci/course.py counterexamples lab2 --runs 3
 """
 
@@ -40,6 +40,7 @@ EXPLORE = {
              "ex1-bounded-semaphore": "lab3.every_schedule_semaphore(BoundedSemaphore)",
              "ex2-solution": "lab3.every_schedule_event(Event)", "ex3-solution": "lab3.every_schedule_barrier(Barrier)",
              "ex4-solution": "lab3.every_schedule_queue(Queue)"},
+    "lab4": {"ex1-solution": "lab4.explore_pool(run_pool)", "ex2-solution": "lab4.explore_pool(run_pool)"},
     "lab6": {"ex1-solution": "lab6.explore_dinner(philosopher, deadlocks=True)",
              "ex2-solution": "lab6.explore_dinner(safe_philosopher)", "ex3-solution": "lab6.explore_scan(scan_ports)"},
 }
@@ -50,7 +51,7 @@ import contextlib, io, json, sys, time
 from IPython.core.interactiveshell import InteractiveShell
 shell = InteractiveShell.instance()
 jobs = json.loads(sys.stdin.read())
-shell.run_cell("from threadlab.labs import lab2, lab3, lab6", silent=True)
+shell.run_cell("from threadlab.labs import lab2, lab3, lab4, lab6", silent=True)
 results = []
 for setup, cells, call in jobs:
     out = io.StringIO()
@@ -142,7 +143,7 @@ def summarise(lab: str, runs: list[list]) -> tuple[list[str], bool]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("labs", nargs="*", default=list(EXPLORE), help="labs (default: lab2 lab3 lab6)")
+    parser.add_argument("labs", nargs="*", default=list(EXPLORE), help="labs (default: lab2 lab3 lab4 lab6)")
     parser.add_argument("--runs", type=int, default=10, help="runs of each lab, each in a new process (default 10)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (default 2)")
     parser.add_argument("--report", type=Path, help="also write the table as Markdown to this file "

@@ -7,6 +7,7 @@
 - :func:`drive_worker` run a learner's worker function in threads the way a pool does, and report what it did
 - :func:`observe`      call a learner's function; what it returned, how long it took, which threads it left running
 - :func:`scan_targets`, :func:`probe`  the port scanner's targets and probe (from :mod:`threadlab.servers`)
+- :func:`explore_pool` every schedule of a small pool of the learner's, in the schedule explorer
 
 The Recorder is the referee of the checks: it sees each job being done, so a pool that loses a
 job, does one twice, or runs fewer workers than it was asked for is caught from the outside.
@@ -24,8 +25,8 @@ from threadlab.labs.lab1 import new_threads
 from threadlab.servers import probe, scan_targets
 from threadlab.workers import STOP
 
-__all__ = ["STOP", "Observed", "Recorder", "WorkerRun", "drive_worker", "new_threads", "observe", "probe", "scan_targets",
-           "slow_square"]
+__all__ = ["STOP", "Observed", "Recorder", "WorkerRun", "drive_worker", "explore_pool", "new_threads",
+           "observe", "probe", "scan_targets", "slow_square"]
 
 
 def slow_square(x, delay: float = 0.05):
@@ -215,3 +216,17 @@ def drive_worker(worker, items, func, workers: int = 1, after_stop=(), timeout: 
     if errors:
         raise errors[0]
     return WorkerRun(_drain(results), returned_early and not errors, len(stuck), _drain(jobs))
+
+
+# --- every schedule of a small pool, with the explorer ------------------------------------------------
+
+POOL_HINT = ("start every worker, put every job (i, x), then one STOP per worker; take exactly len(items) results "
+             "and put each at its index i; join every worker before you return")
+
+
+def explore_pool(run_pool):
+    """Every schedule of a small pool of the learner's (:func:`threadlab.checks.interleavings.explore_pool`):
+    ``run_pool(job, [1, 2, 3], 2)`` and ``run_pool(job, [1, 2], 2)``, the learner's worker along."""
+    from threadlab.checks.interleavings import explore_pool as explore
+
+    explore(run_pool, "run_pool", POOL_HINT)
