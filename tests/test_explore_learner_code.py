@@ -406,13 +406,21 @@ def impatient_pool(func, items, workers):
     (never_joined, "were still running when run_pool returned"),
     (finish_order, "run_pool returned [20, 30, 10], expected [10, 20, 30]"),
     (one_by_one, "in no schedule were two jobs in progress at once"),
-    (impatient_pool, "(raised Empty)"),
 ])
 def test_lab4_pool_mistakes_get_a_schedule(wrong, says):
     text = verdict(lab4.explore_pool, wrong)
     assert says in text, text
     if "in no schedule" not in says:
         assert "steps  thread" in text and "queues=" in text and "STOP" in text and " at 0x" not in text
+
+
+def test_a_timeout_that_guards_against_a_hang_fires_only_when_everything_waits():
+    assert verdict(lab4.explore_pool, impatient_pool) == "passed"
+    copy = I.explorable(impatient_pool)
+    anytime = I._pool_program(copy, "impatient_pool", (1, 2, 3), 2, I.traced_functions(copy))
+    anytime.timeouts = "any"  # a get(timeout=10) may time out at any step: the worker ends with Empty
+    text = verdict(I.prove, anytime, "a hint")
+    assert "(raised Empty)" in text and "ends deadlock" in text, text
 
 
 def test_lab4_right_pool_passes_and_its_queues_are_the_explorer_s():

@@ -514,3 +514,23 @@ def test_queue_like_the_standard_library_blocks_times_out_and_joins():
     q.task_done()
     with pytest.raises(ValueError):
         q.task_done()
+
+
+def test_timeouts_last_fires_a_timed_wait_only_when_nothing_else_can_happen():
+    def waiter(s):
+        s.woken = s.ev.wait(timeout=10)
+
+    def setter(s):
+        s.ev.set()
+
+    def make(timeouts):
+        return Program(waiter, setter, setup=lambda: State(ev=Event(), woken=None), mode="sync",
+                       final=lambda s: s.woken is True, timeouts=timeouts)
+
+    assert make("any").search(bound=2).found  # the wait may time out before the set
+    assert not make("last").search(bound=2).found
+    alone = Program(waiter, setup=lambda: State(ev=Event(), woken=None), mode="sync", timeouts="last")
+    snap = alone.replay("", finish=True)  # nobody will set it: then, and only then, it times out
+    assert snap.outcome.kind == "completed" and snap.state.woken is False
+    with pytest.raises(ValueError):
+        Program(waiter, timeouts="sometimes")

@@ -854,6 +854,10 @@ class _Thread:
             return False
         return self.predicate is None or self.timed or bool(self.predicate())
 
+    def can_go_on(self) -> bool:
+        """Ready, and not only because a timed wait may time out."""
+        return self.status == "ready" and (self.predicate is None or bool(self.predicate()))
+
     @property
     def finished(self) -> bool:
         return self.status in ("done", "failed")
@@ -882,6 +886,7 @@ class Run:
     def __init__(self, program: Program):
         self.program = program
         self.mode = program.mode
+        self.patient = getattr(program, "timeouts", "any") == "last"
         self.state = program.setup()
         if isinstance(self.state, dict):
             self.state = State(**self.state)
@@ -1058,7 +1063,13 @@ class Run:
         """Threads that can take a step now (not finished, not blocked)."""
         if self.outcome.finished:
             return []
-        return [th.index for th in self.threads if th.enabled()]
+        return [th.index for th in self.threads if self._can_step(th)]
+
+    def _can_step(self, th: _Thread) -> bool:
+        if not th.enabled():
+            return False
+        # timeouts="last": a timed wait times out only when no thread can go on otherwise
+        return not self.patient or th.can_go_on() or not any(o.can_go_on() for o in self.threads)
 
     def next_is_local(self, index: int) -> bool:
         """Is the next instruction of thread ``index`` one no other thread can observe?"""
@@ -1084,7 +1095,7 @@ class Run:
         if not 0 <= index < len(self.threads):
             raise ValueError(f"there is no thread {index}: threads are 0..{len(self.threads) - 1}")
         th = self.threads[index]
-        if not th.enabled():
+        if not self._can_step(th):
             why = f"waiting for {th.blocked_on.waiting_text()}" if th.blocked_on else th.status
             raise ValueError(f"thread {index} cannot take a step now: it is {why}")
         self.schedule.append(index)
@@ -1150,7 +1161,7 @@ class Run:
         view = ThreadView(index, getattr(fn, "__name__", str(fn)), th.status, parent=th.parent,
                           thread_name=th.obj.name if th.obj is not None and th.parent is not None else "")
         if th.status == "ready" and th.blocked_on is not None:
-            view.status = "blocked" if not th.enabled() else "ready"
+            view.status = "blocked" if not self._can_step(th) else "ready"
             view.waiting_for = th.blocked_on.waiting_text()
         if th.error is not None:
             view.error = f"{type(th.error).__name__}: {th.error}"
@@ -1328,6 +1339,11 @@ class Program:
     The source files of the thread bodies and of ``also_trace`` are stepped through; ``trace``
     replaces that list: only the files of its functions are (a check runs a learner's functions
     from thread bodies of its own, whose lines are not worth a step).
+
+    ``timeouts="any"`` (the default): a wait with a timeout may time out at any step, as if the
+    thread that would wake it were slow. ``timeouts="last"``: it times out only when no thread can
+    go on otherwise (time passes only while everything waits), for code whose timeouts guard
+    against a hang (``jobs.get(timeout=10)``) rather than take part in its logic.
     """
 
     def __init__(
@@ -1341,6 +1357,7 @@ class Program:
         name: str = "",
         also_trace: tuple = (),
         trace: tuple | None = None,
+        timeouts: str = "any",
     ):
         if len(threads) < 1:
             raise ValueError("a program needs at least one thread body")
@@ -1348,6 +1365,9 @@ class Program:
             raise ValueError("at most 10 threads (a schedule uses one digit per step)")
         if mode not in ("instruction", "line", "sync"):
             raise ValueError("mode is 'instruction', 'line' or 'sync'")
+        if timeouts not in ("any", "last"):
+            raise ValueError("timeouts is 'any' or 'last'")
+        self.timeouts = timeouts
         self.threads = []
         for t in threads:
             fn, args = (t[0], tuple(t[1:])) if isinstance(t, tuple) else (t, ())

@@ -39,6 +39,7 @@ from threadlab.explorer import (
     Event,
     GuardedState,
     Lock,
+    Primitive,
     Program,
     Queue,
     RLock,
@@ -133,9 +134,28 @@ def _shim_threading():
     return shim
 
 
+def _explored_sleep(seconds=0):
+    """time.sleep in explored code: nothing (the explorer tries every other thread at every step
+    anyway), except in a program with ``timeouts="last"``, where it waits until no other thread can
+    go on, as a loop that polls with a sleep waits for the others in real time."""
+    run = current_run()
+    if run is not None and run.patient:
+        _SLEEP._block(lambda: False, timed=True)
+
+
+class _Sleep(Primitive):
+    kind = "sleep"
+
+    def describe(self) -> str:
+        return "time.sleep"
+
+
+_SLEEP = _Sleep()
+
+
 def _shim_time():
     shim = types.ModuleType("time", "time, whose sleep() is a point where another thread may run")
-    shim.sleep = lambda seconds: None  # the explorer tries every other thread at every step anyway
+    shim.sleep = _explored_sleep
     shim.__getattr__ = lambda name: getattr(time, name)
     return shim
 
@@ -152,7 +172,7 @@ def _shim_queue():
 _REAL = {  # what a cell may have imported by name, and what the explored copy gets instead
     threading.Lock: Lock, threading.RLock: RLock, threading.Condition: Condition, threading.Event: Event,
     threading.Semaphore: Semaphore, threading.BoundedSemaphore: BoundedSemaphore,
-    time.sleep: lambda seconds: None,
+    time.sleep: _explored_sleep,
     threading.Thread: Thread, threading.current_thread: current_thread, threading.get_ident: get_ident,
     threading.enumerate: enumerate_threads, threading.active_count: active_count,
     threading.Timer: _refuse("threading.Timer"), threading.Barrier: _refuse("threading.Barrier"),
@@ -303,10 +323,10 @@ def explorable(*objects):
     ``Lock`` imported from threading) is an explorer lock, so :class:`threadlab.explorer.Program`
     can run its methods one bytecode at a time; functions and classes of the same notebook that
     they use are copied along (a subclass's base, a helper function), ``time.sleep`` does nothing
-    (a point where another thread may run), a ``threading.Thread`` it starts is a thread of the
-    run (:class:`threadlab.explorer.Thread`), ``queue.Queue`` and ``SimpleQueue`` are the explorer's
-    (:class:`threadlab.explorer.Queue`) and ``Timer``, ``Barrier``, ``LifoQueue`` or ``PriorityQueue``
-    raise :class:`Unexplorable`.
+    (in a program with ``timeouts="last"`` it waits until no other thread can go on), a
+    ``threading.Thread`` it starts is a thread of the run (:class:`threadlab.explorer.Thread`),
+    ``queue.Queue`` and ``SimpleQueue`` are the explorer's (:class:`threadlab.explorer.Queue`) and
+    ``Timer``, ``Barrier``, ``LifoQueue`` or ``PriorityQueue`` raise :class:`Unexplorable`.
     The originals are untouched. Returns one copy, or a tuple of copies for several objects, and
     the functions to step through as the copies' ``__explored__``.
     """
@@ -457,8 +477,10 @@ def _pool_program(pool_fn, call: str, items, workers: int, trace, invariant=None
         if s.returned != expected:
             raise AssertionError(f"{call} returned {s.returned!r}, expected {expected} (each result at its item's index)")
 
+    # timeouts="last": a worker's jobs.get(timeout=10) guards against a hang; it times out only when
+    # nothing else can happen, not in the middle of the pool's work
     return Program(pool, setup=setup, invariant=invariant, final=final or right, trace=trace, name=name, mode="sync",
-                   max_steps=400)
+                   max_steps=400, timeouts="last")
 
 
 def explore_pool(pool_fn, call: str, hint: str) -> None:
