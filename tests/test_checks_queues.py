@@ -89,7 +89,10 @@ def test_pool_map_right_answer_passes_and_leaves_no_thread():
 def test_pool_map_mistakes_are_caught(mistake, says):
     verdict = check_pool_map(lambda fn, items, workers: pool_map(fn, items, workers, **mistake))
     assert verdict.status == "failed" and says in verdict.message, verdict
-    assert len(verdict.message) < 600
+    own, _, schedule = verdict.message.partition("\n\nThe schedule explorer shows it with your code, step by step. ")
+    assert len(own) < 600 and len(schedule) < 2500  # the check's own message, then the explorer's table
+    if "start_join_together" not in mistake:  # (one at a time is not a schedule: nothing to show)
+        assert "steps  thread" in schedule and " at 0x" not in schedule, verdict.message
 
 
 def test_pool_map_that_calls_the_worker_instead_of_passing_it_is_told_so():

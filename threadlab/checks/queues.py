@@ -8,7 +8,9 @@ Each check runs the learner's code with a job function of its own that watches w
 mistake depends on timing, arranges the timing so that the mistake shows in every run: the first
 calls wait for each other, the first job finishes last, the last job waits until the caller has
 returned or is waiting for its workers. Nothing here is timed against a clock except the deadlines
-that keep a wrong answer from hanging the notebook.
+that keep a wrong answer from hanging the notebook. The pool is also run in the schedule explorer
+(three jobs, two workers, every schedule with one switch): a failing verdict shows the schedule
+that breaks it, and a passing pool must pass there too.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from collections import Counter
 
 from threadlab.checks import check, expect_equal, where_is
+from threadlab.checks.interleavings import also_show_schedule, explore_pool
 from threadlab.workers import STOP
 
 __all__ = ["STOP", "check_pool_map", "check_robust_worker"]
@@ -266,7 +269,9 @@ def check_pool_map(pool_map) -> object:
                 raise error
             expect_equal(got, expected, f"pool_map(str, {small}, {n})")
 
-    return check("Exercise 8.1", test, timeout=9.0)
+    hint = ("start the workers, put every (index, item) job, then one STOP per worker; store each result at its "
+            "index; join every worker before you return")
+    return check("Exercise 8.1", also_show_schedule(test, lambda: explore_pool(pool_map, "pool_map", hint)), timeout=9.0)
 
 
 class _Jobs(queue.Queue):
