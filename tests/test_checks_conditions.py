@@ -12,7 +12,14 @@ import time
 
 import pytest
 
-from threadlab.checks.conditions import StrictCondition, check_latch, check_take_turns, explore_latch, strict_conditions
+from threadlab.checks.conditions import (
+    StrictCondition,
+    check_latch,
+    check_take_turns,
+    explore_latch,
+    explore_take_turns,
+    strict_conditions,
+)
 
 # --- the strict Condition --------------------------------------------------------------------------
 
@@ -293,6 +300,15 @@ def test_check_take_turns_catches_wrong_answers(take_turns, says, capsys):
     assert says in verdict.message
     capsys.readouterr()
     time.sleep(0.1)
+
+
+def test_explore_take_turns_passes_right_answers_and_shows_an_if_out_of_turn():
+    explore_take_turns(turns())  # waits with timeouts: they fire only when nothing else can happen
+    explore_take_turns(semaphore_turns)
+    with pytest.raises(AssertionError, match=r"(?s)expected \['A', 'B', 'C'\].*steps  thread.*show_bug"):
+        explore_take_turns(turns(use_while=False))
+    verdict = check_take_turns(turns(use_while=False))
+    assert "The schedule explorer shows it with your code, step by step" in verdict.message
 
 
 def test_check_take_turns_reports_an_exception_in_a_thread(capsys):

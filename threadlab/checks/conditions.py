@@ -335,7 +335,7 @@ def check_take_turns(take_turns):
                 shown = log if not isinstance(log, list) or len(log) <= 16 else log[:16] + ["..."]
                 raise AssertionError(f"{call} returned {shown!r}, expected {expected!r}" + (f": {hint}" if hint else ""))
 
-    return check("Exercise 6.2", test, timeout=9.5)
+    return check("Exercise 6.2", also_show_schedule(test, lambda: explore_take_turns(take_turns)), timeout=9.5)
 
 
 # --- every schedule of a latch, with the explorer (see threadlab.checks.interleavings) ----------------
@@ -379,3 +379,36 @@ def explore_latch(CountDownLatch) -> None:
                   name="two threads wait() on CountDownLatch(1); a third calls count_down()"), hint, searches=three)
     prove(Program(wait, down, down, setup=setup(2), final=all_woke, trace=trace, mode="sync",
                   name="one thread waits on CountDownLatch(2); two call count_down()"), hint, searches=three)
+
+
+def explore_take_turns(take_turns) -> None:
+    """Every schedule of the learner's own ``take_turns`` (up to two switches with two names, one with
+    three), its threads and Condition the explorer's: the log is the names in strict rotation and no
+    thread is left running. Timeouts fire only when nothing else can happen (``timeouts="last"``):
+    a wait with a timeout that guards against a hang is not a bug, a thread out of turn is."""
+    from threadlab.explorer import current_run
+
+    copy = explorable(take_turns)
+    trace = traced_functions(copy)
+
+    def program(names, rounds):
+        expected = list(names) * rounds
+
+        def play(s):
+            s.log = copy(list(names), rounds)
+            s.alive_at_return = current_run().started_alive()
+
+        def in_turn(s):
+            if s.alive_at_return:
+                raise AssertionError(f"thread(s) {s.alive_at_return} were still running when take_turns returned: "
+                                     "join every thread before you return")
+            if s.log != expected:
+                raise AssertionError(f"take_turns returned {s.log!r}, expected {expected!r}")
+
+        return Program(play, setup=lambda: State(log="nothing yet", alive_at_return=[]), final=in_turn, trace=trace,
+                       mode="sync", timeouts="last", name=f"take_turns({list(names)}, {rounds})")
+
+    hint = ("after every wakeup, test whose turn it is again (`while`, or `wait_for`), change the turn and "
+            "notify_all() under the Condition's lock, and join every thread")
+    prove(program(["A", "B"], 2), hint, searches=(("sync", 2),))
+    prove(program(["A", "B", "C"], 1), hint, searches=(("sync", 1),))
