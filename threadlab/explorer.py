@@ -10,8 +10,9 @@ the bodies come from are traced; library code runs inside the step that called i
 
 The explored code synchronises with the explorer's own :class:`Lock`, :class:`RLock`,
 :class:`Condition`, :class:`Event`, :class:`Semaphore` and :class:`Queue`. They behave like the
-``threading`` (and ``queue``) ones, except that a thread that would block is *parked* as "blocked on lock a" and control goes
-back to the controller, so a deadlock is seen (every live thread blocked) instead of hanging.
+``threading`` (and ``queue``) ones, except that a thread that would block is *parked* as "blocked
+on lock a" and control goes back to the controller, so a deadlock is seen (every live thread
+blocked) instead of hanging.
 Explored code may start threads of its own with the explorer's :class:`Thread`: each becomes a
 thread of the run, numbered after the ones it has, scheduled like the bodies (at most 10 in all).
 
