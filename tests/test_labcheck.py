@@ -602,12 +602,10 @@ def test_amplified_races_yields_right_before_each_store_in_a_new_thread_from_the
 
 
 
-def test_amplified_races_yields_at_each_store_whatever_ran_before(monkeypatch):
-    """A loop with two stores and yield_every=2: both stores yield, whichever store count came before.
-
-    (Counting all stores together, one of the two only ever yielded, and which one depended on the
-    tests that ran before: lab 4's racy pool, whose window is before its first store, was missed
-    in 1-5 runs of 10 after another check had run.)"""
+def test_amplified_races_with_yield_every_1_yields_at_both_stores_of_a_loop_whatever_ran_before(monkeypatch):
+    """With yield_every=4 a loop with two stores may yield at one of them only, whichever the stores
+    run before decide (lab 4's racy pool, whose window is before its first store, was then missed in
+    1-5 runs of 10): yield_every=1 yields at both, always."""
     def two_stores(box, n):
         for _ in range(n):
             box.first = box.first + 1
@@ -618,12 +616,12 @@ def test_amplified_races_yields_at_each_store_whatever_ran_before(monkeypatch):
         yielded = []
         monkeypatch.setattr(labcheck, "_sleep", lambda seconds, seen=yielded: seen.append(sys._getframe(2).f_lasti))
         monkeypatch.setattr(labcheck, "_YIELD_WAIT", 0.0)
-        with amplified_races(yield_every=2, start_delay=0):
+        with amplified_races(yield_every=1, start_delay=0):
             labcheck._stores_total += before
             t = threading.Thread(target=two_stores, args=(types.SimpleNamespace(first=0, second=0), 8))
             t.start()
             t.join()
-        assert yielded.count(first) == 4 and yielded.count(second) == 4, (before, yielded)
+        assert yielded.count(first) == 8 and yielded.count(second) == 8, (before, yielded)
 
 
 def test_a_block_left_late_by_a_timed_out_check_does_not_undo_the_next_one():

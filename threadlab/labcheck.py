@@ -681,7 +681,6 @@ _STORES = frozenset(
 )
 _yield_every = 0  # give up the GIL before every n-th store (0: never)
 _stores_total = 0  # stores reached in traced code (all threads; a lost update here and there is harmless)
-_store_site_counts: dict = {}  # (code, offset) -> times that store was reached (lost updates harmless too)
 _sleep = time.sleep
 # time.sleep(0) may give the GIL back to the same thread at once (measured on 3.10: racy counters
 # caught 13-23/40 at 2 threads x 200 increments); a real, tiny sleep lets another thread in
@@ -702,15 +701,13 @@ def _opcode_tracer(frame, event, arg):
     # a tiny switch interval lets another thread in before (almost) any bytecode of the learner's code;
     # giving up the GIL right before each write to shared state (attribute, item, global, closure
     # variable) makes sure the window between a read and its write-back is open every time
-    # (every n-th time *each* store is reached: counting all stores together, a loop with two stores
-    # and n=4 yielded at one of them only, and which one depended on what ran before)
+    # (every n-th store of all those reached: a loop with exactly two stores and n=4 may then yield at
+    # one of them only, whichever the stores run before decide; give such code yield_every=1)
     global _stores_total
     if event == "opcode" and _yield_every and frame.f_lasti in _offsets_of_stores(frame.f_code):
         _stores_total += 1
         seen = _stores_total
-        site = (frame.f_code, frame.f_lasti)
-        reached = _store_site_counts[site] = _store_site_counts.get(site, 0) + 1
-        if reached % _yield_every == 0:
+        if seen % _yield_every == 0:
             # wait (briefly) until some other thread reaches a store too: with only two threads a
             # plain yield often found the other one asleep in its own yield
             give_up = time.monotonic() + _YIELD_WAIT
@@ -779,9 +776,10 @@ def amplified_races(switch_interval: float = 1e-6, trace: bool = True, yield_eve
     Sets ``sys.setswitchinterval(switch_interval)`` and (with ``trace``) installs an opcode-level
     trace function in the current thread and, through ``threading.settrace``, in every thread
     started inside the block; with ``yield_every=n`` (n > 0) that trace function also gives up the
-    GIL right before a store to an attribute, item, global or closure variable in the learner's
-    code, every n-th time that store is reached, until another thread reaches a store too or
-    0.5 ms pass (n=1: every time, slowest for a correct locked solution), and each thread started
+    GIL right before every n-th store to an attribute, item, global or closure variable in the
+    learner's code, until another thread reaches a store too or 0.5 ms pass (n=1: before each one,
+    slowest for a correct locked solution; use it for a loop with exactly two stores, whose race
+    window may lie before the one that n=4 never yields at), and each thread started
     inside the block pauses at its start until no thread has started for ``start_delay`` seconds,
     so threads started one after another really overlap.
     Together they open every read-modify-write window, so a racy counter loses updates in every
