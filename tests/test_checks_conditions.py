@@ -302,9 +302,32 @@ def test_check_take_turns_catches_wrong_answers(take_turns, says, capsys):
     time.sleep(0.1)
 
 
+def polling_turns(names, rounds):
+    """A right answer without a Condition: each thread polls for its turn with a short sleep."""
+    log, turn, lock = [], [0], threading.Lock()
+
+    def player(i):
+        for _ in range(rounds):
+            while True:
+                with lock:
+                    if turn[0] % len(names) == i:
+                        log.append(names[i])
+                        turn[0] += 1
+                        break
+                time.sleep(0.001)
+
+    threads = [threading.Thread(target=player, args=(i,)) for i in range(len(names))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    return log
+
+
 def test_explore_take_turns_passes_right_answers_and_shows_an_if_out_of_turn():
     explore_take_turns(turns())  # waits with timeouts: they fire only when nothing else can happen
     explore_take_turns(semaphore_turns)
+    explore_take_turns(polling_turns)  # every thread asleep: the one whose sleep ends first goes on
     with pytest.raises(AssertionError, match=r"(?s)expected \['A', 'B', 'C'\].*steps  thread.*show_bug"):
         explore_take_turns(turns(use_while=False))
     verdict = check_take_turns(turns(use_while=False))

@@ -534,3 +534,25 @@ def test_timeouts_last_fires_a_timed_wait_only_when_nothing_else_can_happen():
     assert snap.outcome.kind == "completed" and snap.state.woken is False
     with pytest.raises(ValueError):
         Program(waiter, timeouts="sometimes")
+
+
+def test_timeouts_last_the_wait_that_runs_out_first_times_out_first():
+    from threadlab.explorer import Thread
+
+    def poller(s):  # polls with a short timed wait until the other thread has gone
+        while not s.done:
+            s.ev.wait(timeout=0.01)
+        s.polls_done = True
+
+    def main(s):
+        t = Thread(target=poller, args=(s,))
+        t.start()
+        t.join(timeout=5)  # the poller's 0.01 s waits run out long before this 5 s one
+        s.joined_alive = t.is_alive()
+        s.done = True
+        t.join()
+
+    prog = Program(main, setup=lambda: State(ev=Event(), done=False, polls_done=False, joined_alive=None), mode="sync",
+                   timeouts="last", max_steps=2000)
+    snap = prog.replay("", finish=True)
+    assert snap.outcome.kind == "completed" and snap.state.joined_alive is True and snap.state.polls_done

@@ -261,8 +261,9 @@ class Primitive:
         """What a thread blocked on this waits for: ``lock a (held by thread 1)``."""
         return f"{self.label()} ({self.describe()})"
 
-    def _block(self, predicate, timed: bool) -> bool:
-        """Park the calling explored thread until ``predicate()``; False if it timed out instead."""
+    def _block(self, predicate, timed: bool, seconds: float | None = 0.0) -> bool:
+        """Park the calling explored thread until ``predicate()``; False if it timed out instead
+        (``timed``: after ``seconds``, which orders the time-outs of a program with ``timeouts="last"``)."""
         run, me = _me()
         if run is None:
             if predicate():
@@ -270,7 +271,7 @@ class Primitive:
             if timed:
                 return False
             raise RuntimeError(f"{self.label()} would block forever (called outside the explorer)")
-        return run._block(me, self, predicate, timed)
+        return run._block(me, self, predicate, timed, seconds)
 
 
 class Lock(Primitive):
@@ -291,7 +292,7 @@ class Lock(Primitive):
         while self.owner is not None:
             if not blocking:
                 return False
-            if not self._block(lambda: self.owner is None, timed=timeout is not None and timeout >= 0):
+            if not self._block(lambda: self.owner is None, timed=timeout is not None and timeout >= 0, seconds=timeout):
                 return False
         self.owner = self._who()
         return True
@@ -409,7 +410,7 @@ class Condition(Primitive):
         self.waiters.append(token)
         saved = self.lock._release_save()
         try:
-            notified = self._block(lambda: token[1], timed=timeout is not None)
+            notified = self._block(lambda: token[1], timed=timeout is not None, seconds=timeout)
         finally:
             if token in self.waiters:
                 self.waiters.remove(token)
@@ -474,7 +475,7 @@ class Event(Primitive):
         if self.flag:
             return True
         seen = self.generation
-        woke = self._block(lambda: self.flag or self.generation != seen, timed=timeout is not None)
+        woke = self._block(lambda: self.flag or self.generation != seen, timed=timeout is not None, seconds=timeout)
         return True if woke else self.flag
 
     def describe(self) -> str:
@@ -501,7 +502,7 @@ class Semaphore(Primitive):
         while self.value == 0:
             if not blocking:
                 return False
-            if not self._block(lambda: self.value > 0, timed=timeout is not None):
+            if not self._block(lambda: self.value > 0, timed=timeout is not None, seconds=timeout):
                 return False
         self.value -= 1
         return True
@@ -553,7 +554,7 @@ class Queue(Primitive):
     def put(self, item, block: bool = True, timeout: float | None = None):
         _sync_point()
         while self._full():
-            if not block or not self._block(lambda: not self._full(), timed=timeout is not None):
+            if not block or not self._block(lambda: not self._full(), timed=timeout is not None, seconds=timeout):
                 raise _queue.Full
         self.items.append(item)
         self.unfinished += 1
@@ -561,7 +562,7 @@ class Queue(Primitive):
     def get(self, block: bool = True, timeout: float | None = None):
         _sync_point()
         while not self.items:
-            if not block or not self._block(lambda: bool(self.items), timed=timeout is not None):
+            if not block or not self._block(lambda: bool(self.items), timed=timeout is not None, seconds=timeout):
                 raise _queue.Empty
         return self.items.pop(0)
 
@@ -714,7 +715,7 @@ class Thread(Primitive):
             raise RuntimeError(f"{self.name} belongs to another run of the explorer")
         if not self._th.finished:
             th = self._th
-            self._block(lambda: th.finished, timed=timeout is not None)
+            self._block(lambda: th.finished, timed=timeout is not None, seconds=timeout)
 
     def is_alive(self) -> bool:
         _sync_point()
@@ -845,6 +846,7 @@ class _Thread:
         self.blocked_on: Primitive | None = None
         self.predicate = None
         self.timed = False
+        self.deadline: float | None = None  # timeouts="last": when its timed wait runs out, in the run's clock
         self.error: BaseException | None = None
         self.go = allocate_lock()  # held = no permission to run
         self.go.acquire()
@@ -888,6 +890,7 @@ class Run:
         self.program = program
         self.mode = program.mode
         self.patient = getattr(program, "timeouts", "any") == "last"
+        self.clock = 0.0  # timeouts="last": seconds that passed while every thread waited
         self.state = program.setup()
         if isinstance(self.state, dict):
             self.state = State(**self.state)
@@ -1036,8 +1039,9 @@ class Run:
         finally:
             th.releasing = False
 
-    def _block(self, index: int, prim: Primitive, predicate, timed: bool) -> bool:
+    def _block(self, index: int, prim: Primitive, predicate, timed: bool, seconds: float | None = 0.0) -> bool:
         th = self.threads[index]
+        th.deadline = self.clock + max(0.0, float(seconds or 0.0)) if timed else None
         frame = sys._getframe(1)
         while frame is not None and frame.f_code.co_filename not in self.files:
             frame = frame.f_back
@@ -1069,8 +1073,14 @@ class Run:
     def _can_step(self, th: _Thread) -> bool:
         if not th.enabled():
             return False
-        # timeouts="last": a timed wait times out only when no thread can go on otherwise
-        return not self.patient or th.can_go_on() or not any(o.can_go_on() for o in self.threads)
+        # timeouts="last": a timed wait times out only when no thread can go on otherwise, and then the
+        # one whose time runs out first (a thread polling with sleep(0.01) before a join(timeout=5))
+        if not self.patient or th.can_go_on():
+            return True
+        if any(o.can_go_on() for o in self.threads):
+            return False
+        first = min((o.deadline for o in self.threads if o.enabled() and o.deadline is not None), default=None)
+        return first is None or th.deadline is None or th.deadline <= first
 
     def next_is_local(self, index: int) -> bool:
         """Is the next instruction of thread ``index`` one no other thread can observe?"""
@@ -1100,6 +1110,8 @@ class Run:
             why = f"waiting for {th.blocked_on.waiting_text()}" if th.blocked_on else th.status
             raise ValueError(f"thread {index} cannot take a step now: it is {why}")
         self.schedule.append(index)
+        if self.patient and th.timed and th.deadline is not None and not th.can_go_on():
+            self.clock = max(self.clock, th.deadline)  # its wait times out: that much time passed
         th.status = "running"
         th.go.release()
         try:

@@ -140,7 +140,7 @@ def _explored_sleep(seconds=0):
     go on, as a loop that polls with a sleep waits for the others in real time."""
     run = current_run()
     if run is not None and run.patient:
-        _SLEEP._block(lambda: False, timed=True)
+        _SLEEP._block(lambda: False, timed=True, seconds=seconds)
 
 
 class _Sleep(Primitive):
