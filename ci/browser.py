@@ -295,6 +295,29 @@ RUN_DONE_JS = """() => {
 }"""
 
 
+IDLE_LONG = 10.0  # seconds of an idle kernel after which Run All is over, whatever the prompts say
+
+
+def wait_run_over(page, timeout: float) -> bool:
+    """Run All is over: the kernel idle, no cell queued and every prompt numbered (or an error
+    shown) for a second; or the kernel idle for ``IDLE_LONG`` seconds whatever the prompts say
+    (once in five fresh clones JupyterLab left a prompt it did not redraw, and the wait ran out with
+    every cell done and the kernel idle): the saved notebook then tells what ran. False on timeout."""
+    deadline = time.monotonic() + timeout
+    idle_since = None
+    while time.monotonic() < deadline:
+        if wait_until(page, RUN_DONE_JS, min(2.0, max(0.0, deadline - time.monotonic())), stable=1.0):
+            return True
+        now = time.monotonic()
+        if page.evaluate(IDLE_JS):
+            idle_since = idle_since if idle_since is not None else now
+            if now - idle_since >= IDLE_LONG:
+                return True
+        else:
+            idle_since = None
+    return False
+
+
 def menu(page, title: str, command: str) -> None:
     page.locator(".lm-MenuBar-itemLabel", has_text=title).first.click()
     page.locator(f'.lm-Menu-item[data-command="{command}"]').click()
@@ -359,7 +382,7 @@ def run_all(page, lab: Lab, rel: str, stored: dict) -> tuple[dict, list]:
         .some(e => /^\\[(\\*|\\d+)\\]:$/.test(e.textContent.trim()))""", timeout=60_000)
     deadline = time.monotonic() + RUN_TIMEOUT
     while True:
-        if not wait_until(page, RUN_DONE_JS, deadline - time.monotonic(), stable=1.0):
+        if not wait_run_over(page, deadline - time.monotonic()):
             raise RuntimeError(f"Run All did not finish within {RUN_TIMEOUT:.0f} s")
         nb = save(page, lab, rel)
         problems = nbcompare.compare(stored, nb)

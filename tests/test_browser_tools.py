@@ -141,3 +141,24 @@ def test_widget_cells():
     view = {"output_type": "display_data", "data": {browser.WIDGET_MIME: {"model_id": "x"}}}
     nb = {"cells": [code("a"), md("b"), code("w", [view])]}
     assert browser.widget_cells(nb) == [2]
+
+
+class FakePage:
+    """A page whose kernel is idle (or not) and whose prompts never all show a number."""
+
+    def __init__(self, idle: bool):
+        self.idle = idle
+
+    def evaluate(self, js, arg=None):
+        return self.idle if js == browser.IDLE_JS else False
+
+    def wait_for_timeout(self, ms):
+        import time
+
+        time.sleep(ms / 1000 / 20)
+
+
+def test_run_all_is_over_after_a_long_idle_even_if_a_prompt_was_never_redrawn(monkeypatch):
+    monkeypatch.setattr(browser, "IDLE_LONG", 0.3)
+    assert browser.wait_run_over(FakePage(idle=True), timeout=20)
+    assert not browser.wait_run_over(FakePage(idle=False), timeout=1.0)
