@@ -798,12 +798,11 @@ def amplified_races(switch_interval: float = 1e-6, trace: bool = True, yield_eve
     with _blocks_lock:
         if not _blocks:
             _base_state = _current_state()
-        interval, thread_trace, every, delay = _current_state()
-        interval = switch_interval
+        _, thread_trace, every, delay = _current_state()
         if trace:
             _prime_opcode_events()
             every, delay, thread_trace = max(0, int(yield_every)), max(0.0, float(start_delay)), _new_thread_tracer
-        _blocks[token] = (interval, thread_trace, every, delay)
+        _blocks[token] = (switch_interval, thread_trace, every, delay)
         _apply_state(_blocks[token])
     if trace:
         sys.settrace(_call_tracer)
