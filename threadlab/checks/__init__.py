@@ -138,6 +138,10 @@ def waiting_in(thread: threading.Thread, function: str, timeout: float = 5.0) ->
     that function, with a ``wait`` (``threading.Condition.wait``, which blocks on a lock) on top.
     A demo or a check can then act at the moment a thread really waits, instead of guessing with
     a sleep. True once it does; False if the thread ended or the time ran out first.
+
+    A thread that was just woken (notified, but not yet run) still shows ``wait`` on top of its
+    stack, so True means "waits, or is about to leave the wait". Act on it only when nothing can
+    wake the thread: for a ``put`` into a full queue that nobody reads, check ``full()`` first.
     """
     deadline = time.monotonic() + timeout
     while thread.is_alive():
