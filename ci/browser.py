@@ -303,19 +303,7 @@ def wait_run_over(page, timeout: float) -> bool:
     shown) for a second; or the kernel idle for ``IDLE_LONG`` seconds whatever the prompts say
     (once in five fresh clones JupyterLab left a prompt it did not redraw, and the wait ran out with
     every cell done and the kernel idle): the saved notebook then tells what ran. False on timeout."""
-    deadline = time.monotonic() + timeout
-    idle_since = None
-    while time.monotonic() < deadline:
-        if wait_until(page, RUN_DONE_JS, min(2.0, max(0.0, deadline - time.monotonic())), stable=1.0):
-            return True
-        now = time.monotonic()
-        if page.evaluate(IDLE_JS):
-            idle_since = idle_since if idle_since is not None else now
-            if now - idle_since >= IDLE_LONG:
-                return True
-        else:
-            idle_since = None
-    return False
+    return wait_for_any(page, [(RUN_DONE_JS, 1.0, None), (IDLE_JS, IDLE_LONG, None)], timeout)
 
 
 def menu(page, title: str, command: str) -> None:
@@ -325,17 +313,24 @@ def menu(page, title: str, command: str) -> None:
 
 def wait_until(page, js: str, timeout: float, stable: float = 0.0, arg=None) -> bool:
     """Poll ``js`` in the page until it has been true for ``stable`` seconds; False on timeout."""
+    return wait_for_any(page, [(js, stable, arg)], timeout)
+
+
+def wait_for_any(page, conditions: list[tuple[str, float, object]], timeout: float) -> bool:
+    """Poll each ``(js, stable, arg)`` in the page until one of them has been true for its ``stable``
+    seconds; False on timeout."""
     deadline = time.monotonic() + timeout
-    since = None
+    since: list[float | None] = [None] * len(conditions)
     while time.monotonic() < deadline:
-        ok = page.evaluate(js, arg) if arg is not None else page.evaluate(js)
-        now = time.monotonic()
-        if ok:
-            since = since if since is not None else now
-            if now - since >= stable:
-                return True
-        else:
-            since = None
+        for k, (js, stable, arg) in enumerate(conditions):
+            ok = page.evaluate(js, arg) if arg is not None else page.evaluate(js)
+            now = time.monotonic()
+            if ok:
+                since[k] = since[k] if since[k] is not None else now
+                if now - since[k] >= stable:
+                    return True
+            else:
+                since[k] = None
         page.wait_for_timeout(200)
     return False
 
